@@ -1,0 +1,201 @@
+"""One configuration, from arguments, ``RASP_*`` environment variables and ``[tool.rasp]``.
+
+Precedence, highest first: keyword arguments, environment, the nearest ``pyproject.toml``
+(searched from the working directory upwards), defaults. A bad value fails at start-up with
+a :class:`ConfigError` that names the setting, where it came from, and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+__all__ = ["Config", "ConfigError", "Mode"]
+
+ENV_PREFIX = "RASP_"
+_SIZE = re.compile(r"\s*(\d+)\s*(b|kb|kib|k|mb|mib|m|gb|gib|g)?\s*", re.IGNORECASE)
+_SIZE_UNITS = {
+    None: 1, "b": 1, "k": 1024, "kb": 1000, "kib": 1024,
+    "m": 1024**2, "mb": 1000**2, "mib": 1024**2,
+    "g": 1024**3, "gb": 1000**3, "gib": 1024**3,
+}  # fmt: skip
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the setting and its source."""
+
+
+class Mode(str, enum.Enum):
+    BLOCK = "block"
+    """Stop the call and answer 403."""
+    MONITOR = "monitor"
+    """Let the call run and raise an alert."""
+    OFF = "off"
+    """Check nothing."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Config:
+    """The agent's settings. Build it with :meth:`Config.load` to read env and pyproject."""
+
+    mode: Mode = Mode.BLOCK
+    body_limit: int = 1024 * 1024
+    """Bytes of request body kept for scanning; a larger body is not scanned (and counted)."""
+    max_inputs: int = 4096
+    """User inputs kept per request; the rest are not scanned (and counted)."""
+    fail_closed: bool = False
+    """When the agent itself fails during a check: False lets the call run, True blocks it."""
+    metrics_path: str | None = None
+    """Serve Prometheus metrics at this path from the middleware (None: do not serve)."""
+    origins: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
+    """Where each setting came from: ``default``, ``argument``, ``env RASP_MODE``, a file."""
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        environ: Mapping[str, str] | None = None,
+        pyproject: Path | str | None = None,
+        **arguments: Any,
+    ) -> Config:
+        environ = os.environ if environ is None else environ
+        unknown = set(arguments) - set(_PARSERS)
+        if unknown:
+            raise ConfigError(
+                f"unknown setting {sorted(unknown)[0]!r}; known settings: {', '.join(_PARSERS)}"
+            )
+        values: dict[str, Any] = {}
+        origins: dict[str, str] = dict.fromkeys(_PARSERS, "default")
+        table, path = _pyproject_table(Path(pyproject) if pyproject else None)
+        for name, raw in table.items():
+            key = name.replace("-", "_")
+            if key not in _PARSERS:
+                raise ConfigError(
+                    f"[tool.rasp] in {path}: unknown setting {name!r}; "
+                    f"known settings: {', '.join(_PARSERS)}"
+                )
+            values[key] = _parse(key, raw, f"[tool.rasp] {name} in {path}")
+            origins[key] = str(path)
+        for key in _PARSERS:
+            env_name = ENV_PREFIX + key.upper()
+            if env_name in environ:
+                values[key] = _parse(key, environ[env_name], env_name)
+                origins[key] = f"env {env_name}"
+        for key, raw in arguments.items():
+            if raw is None and key != "metrics_path":
+                continue
+            values[key] = _parse(key, raw, f"argument {key}")
+            origins[key] = "argument"
+        return cls(**values, origins=origins)
+
+
+def _parse(key: str, raw: object, where: str) -> Any:
+    try:
+        return _PARSERS[key](raw)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{where}={raw!r} is not valid: {error}") from None
+
+
+def _mode(raw: object) -> Mode:
+    if isinstance(raw, Mode):
+        return raw
+    text = str(raw).strip().lower()
+    try:
+        return Mode(text)
+    except ValueError:
+        raise ValueError(f"expected one of {', '.join(m.value for m in Mode)}") from None
+
+
+def _size(raw: object) -> int:
+    if isinstance(raw, bool):
+        raise ValueError("expected a size in bytes such as 1048576 or 1MiB")
+    if isinstance(raw, int):
+        number = raw
+    else:
+        match = _SIZE.fullmatch(str(raw))
+        if match is None:
+            raise ValueError("expected a size in bytes such as 1048576 or 1MiB")
+        unit = match.group(2).lower() if match.group(2) else None
+        number = int(match.group(1)) * _SIZE_UNITS[unit]
+    if number < 0:
+        raise ValueError("expected a size of 0 or more bytes")
+    return number
+
+
+def _count(raw: object) -> int:
+    if isinstance(raw, bool):
+        raise ValueError("expected a whole number of 1 or more")
+    try:
+        number = int(str(raw).strip()) if not isinstance(raw, int) else raw
+    except ValueError:
+        raise ValueError("expected a whole number of 1 or more") from None
+    if number < 1:
+        raise ValueError("expected a whole number of 1 or more")
+    return number
+
+
+def _flag(raw: object) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError("expected true or false (also 1/0, yes/no, on/off)")
+
+
+def _path(raw: object) -> str | None:
+    if raw is None:
+        return None
+    text = str(raw).strip()
+    if text in ("", "off", "none"):
+        return None
+    if not text.startswith("/"):
+        raise ValueError("expected a URL path starting with '/', or 'off'")
+    return text
+
+
+_PARSERS: dict[str, Callable[[object], Any]] = {
+    "mode": _mode,
+    "body_limit": _size,
+    "max_inputs": _count,
+    "fail_closed": _flag,
+    "metrics_path": _path,
+}
+
+
+def _pyproject_table(explicit: Path | None) -> tuple[dict[str, Any], Path | None]:
+    path = explicit if explicit is not None else _find_pyproject(Path.cwd())
+    if path is None or not path.is_file():
+        return {}, None
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise ConfigError(f"cannot read [tool.rasp] from {path}: {error}") from None
+    table = document.get("tool", {}).get("rasp", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"[tool.rasp] in {path} must be a table")
+    return table, path
+
+
+def _find_pyproject(start: Path) -> Path | None:
+    for folder in (start, *start.parents):
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            return candidate
+    return None

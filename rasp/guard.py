@@ -1,0 +1,221 @@
+"""The one place where a sink call becomes a decision: let it run, alert, or block it.
+
+Sinks call :func:`check_sql` (and its siblings, as families are added) before the original
+call. The check runs inside a containment block: an error in the agent is caught, counted
+and logged once per place, and the call goes on (fail open), unless ``fail_closed`` is set.
+A block raises :class:`AttackBlocked` *outside* that block, so it always reaches the app.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from types import FrameType
+from typing import Any
+
+from rasp.config import Config, Mode
+from rasp.context import RequestContext, current
+from rasp.detectors import AttackKind, Finding
+from rasp.detectors import sql as sql_detector
+from rasp.lexers.sql import Dialect
+from rasp.report import emit, metrics
+
+__all__ = ["AttackBlocked", "Incident", "active_config", "check_sql", "configure"]
+
+_log = logging.getLogger(__name__)
+
+MAX_INPUT_CHARS = 256
+MAX_STATEMENT_CHARS = 2048
+_AGENT_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+_config = Config()
+# Tests set this so an internal error fails the test instead of being swallowed.
+raise_internal_errors = False
+_logged_places: set[str] = set()
+
+
+def configure(config: Config) -> None:
+    global _config
+    _config = config
+
+
+def active_config() -> Config:
+    return _config
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """One detected attack, as logged, counted and shown in the 403 answer."""
+
+    id: str
+    kind: AttackKind
+    reason: str
+    sink: str
+    dialect: str | None
+    input_source: str
+    input_value: str
+    statement: str
+    code_file: str | None
+    code_line: int | None
+    code_function: str | None
+    mode: str
+    action: str
+    method: str
+    path: str
+    route: str | None
+    timestamp: float
+
+    def as_dict(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["kind"] = self.kind.value
+        return {"event": "rasp.attack", **record}
+
+
+class AttackBlocked(BaseException):
+    """Raised in place of a sink call that an injection reached, in ``block`` mode.
+
+    It derives from ``BaseException`` so that an app's ``except Exception`` does not turn a
+    block into a normal-looking answer; the middleware answers 403 in any case.
+    """
+
+    def __init__(self, incident: Incident) -> None:
+        super().__init__(f"{incident.kind.value} blocked in {incident.sink} ({incident.id})")
+        self.incident = incident
+
+
+def check_sql(query: object, *, sink: str, dialect: Dialect, skip_modules: tuple[str, ...]) -> None:
+    """Check a statement about to run; raise :class:`AttackBlocked` to stop it."""
+    context = current()
+    if context is None or context.suppressed:
+        return
+    incident = None
+    try:
+        incident = _check_sql(context, query, sink, dialect, skip_modules)
+    except Exception:
+        _internal_error("check_sql")
+        if _config.fail_closed:
+            incident = _failure_incident(context, sink, skip_modules)
+    if incident is not None and incident.action == "blocked":
+        context.blocked = incident
+        raise AttackBlocked(incident)
+
+
+def _check_sql(
+    context: RequestContext,
+    query: object,
+    sink: str,
+    dialect: Dialect,
+    skip_modules: tuple[str, ...],
+) -> Incident | None:
+    mode = _config.mode
+    if mode is Mode.OFF:
+        return None
+    if isinstance(query, str):
+        text = query
+    elif isinstance(query, (bytes, bytearray, memoryview)):
+        text = bytes(query).decode("utf-8", "surrogateescape")
+    else:
+        return None
+    for user_input in context.matcher(sql_detector.needles).candidates(text):
+        finding = sql_detector.detect(text, user_input.value, dialect=dialect)
+        if finding is not None:
+            statement = sql_detector.redact(text, dialect)
+            return _report(
+                context, finding, sink, dialect.value, user_input.label, user_input.value,
+                statement, skip_modules,
+            )  # fmt: skip
+    return None
+
+
+def _report(
+    context: RequestContext,
+    finding: Finding,
+    sink: str,
+    dialect: str | None,
+    source: str,
+    value: str,
+    statement: str,
+    skip_modules: tuple[str, ...],
+) -> Incident:
+    mode = _config.mode
+    code_file, code_line, code_function = _app_frame(skip_modules)
+    incident = Incident(
+        id=uuid.uuid4().hex[:20],
+        kind=finding.kind,
+        reason=finding.reason,
+        sink=sink,
+        dialect=dialect,
+        input_source=source,
+        input_value=_truncate(value, MAX_INPUT_CHARS),
+        statement=_truncate(statement, MAX_STATEMENT_CHARS),
+        code_file=code_file,
+        code_line=code_line,
+        code_function=code_function,
+        mode=mode.value,
+        action="blocked" if mode is Mode.BLOCK else "monitored",
+        method=context.method,
+        path=_truncate(context.path, MAX_INPUT_CHARS),
+        route=context.route,
+        timestamp=time.time(),
+    )
+    context.incidents.append(incident)
+    emit(incident)
+    return incident
+
+
+def _failure_incident(
+    context: RequestContext, sink: str, skip_modules: tuple[str, ...]
+) -> Incident | None:
+    """In fail-closed mode, a check that could not finish blocks the call."""
+    try:
+        finding = Finding(AttackKind.SQL_INJECTION, "agent failed during the check", 0, 0, "")
+        return _report(context, finding, sink, None, "", "", "", skip_modules)
+    except Exception:
+        _internal_error("fail_closed")
+        return None
+
+
+def _truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _app_frame(skip_modules: tuple[str, ...]) -> tuple[str | None, int | None, str | None]:
+    """File, line and function of the first frame outside the agent and the driver."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        filename = frame.f_code.co_filename
+        if not (
+            filename.startswith(_AGENT_DIR)
+            or module.startswith(skip_modules)
+            or module.startswith("wrapt")
+        ):
+            return filename, frame.f_lineno, frame.f_code.co_name
+        frame = frame.f_back
+    return None, None, None
+
+
+def _internal_error(place: str) -> None:
+    if raise_internal_errors:
+        raise
+    try:
+        metrics.internal_error(place)
+        if place not in _logged_places:
+            _logged_places.add(place)
+            _log.exception("rasp: internal error in %s; the call went on unchecked", place)
+    except Exception:  # never let reporting an error become an error
+        pass
+
+
+def contained(place: str, function: Callable[..., Any], *args: Any) -> Any:
+    """Run agent code that must never break the host: errors are counted, None returned."""
+    try:
+        return function(*args)
+    except Exception:
+        _internal_error(place)
+        return None

@@ -1,0 +1,115 @@
+"""Pure ASGI middleware: the request context, a copy of the body as read, the 403 answer.
+
+Once an attack is blocked, nothing more the app sends reaches the client. If the response
+had not started, the client gets the 403; if it had, the middleware raises so the server
+closes the connection without sending the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from rasp.config import Config, Mode
+from rasp.context import _CURRENT, BodyCapture, RequestContext, current
+from rasp.guard import active_config, contained
+from rasp.middleware._response import blocked_response
+from rasp.report import metrics
+from rasp.sources import asgi_context
+
+__all__ = ["ASGIMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class ASGIMiddleware:
+    """Protect an ASGI app: ``app = rasp.ASGIMiddleware(app)`` (or ``rasp.asgi(app)``)."""
+
+    def __init__(self, app: ASGIApp, config: Config | None = None, **settings: Any) -> None:
+        from rasp import _ensure_protected
+
+        _ensure_protected(config, settings)
+        self.app = app
+        self._metrics_app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        config = active_config()
+        if scope["type"] != "http" or config.mode is Mode.OFF or current() is not None:
+            await self.app(scope, receive, send)
+            return
+        if config.metrics_path is not None and scope.get("path") == config.metrics_path:
+            await self._serve_metrics(scope, receive, send)
+            return
+        body = BodyCapture(config.body_limit)
+        context: RequestContext | None = contained("asgi_context", asgi_context, scope, body)
+        if context is None:
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def capturing_receive() -> Message:
+            message = await receive()
+            if message.get("type") == "http.request":
+                body.add(message.get("body", b""))
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if context.blocked is not None:
+                if started:
+                    raise _ResponseAborted
+                return  # the app's own answer is replaced by the 403
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        token = _CURRENT.set(context)
+        try:
+            try:
+                await self.app(scope, capturing_receive, guarded_send)
+            except BaseException:
+                # However the block surfaced (our exception, an exception group, the app's own
+                # error after it caught ours), the request was blocked.
+                if context.blocked is None:
+                    raise
+            if context.blocked is not None:
+                if started:
+                    raise RuntimeError("rasp: attack blocked after the response started; aborted")
+                await self._send_blocked(context, scope, send)
+        finally:
+            _CURRENT.reset(token)
+            if body.overflowed:
+                contained("metrics", metrics.inputs_skipped, "body_too_large")
+
+    async def _send_blocked(self, context: RequestContext, scope: Scope, send: Send) -> None:
+        assert context.blocked is not None
+        accept = ""
+        for name, value in scope.get("headers", ()):
+            if name.lower() == b"accept":
+                accept = value.decode("latin-1")
+                break
+        status, headers, payload = blocked_response(context.blocked, accept)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": int(status.split(" ", 1)[0]),
+                "headers": [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+        contained("metrics", metrics.request_blocked)
+
+    async def _serve_metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._metrics_app is None:
+            from prometheus_client import make_asgi_app
+
+            self._metrics_app = make_asgi_app()
+        await self._metrics_app(scope, receive, send)
+
+
+class _ResponseAborted(Exception):
+    """Raised into the app when it sends after a block: the response must not go on."""

@@ -1,0 +1,107 @@
+"""Patches of the libraries where injections do their damage, one module per family.
+
+A patch is data: the module, the attribute and the wrapper. :func:`install` registers a
+post-import hook per module (so import order never matters) and :func:`uninstall` puts back
+every original that is still our wrapper. Both are idempotent.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import wrapt
+
+from rasp.guard import contained
+
+__all__ = ["Patch", "install", "installed", "uninstall"]
+
+_log = logging.getLogger(__name__)
+
+# The sink modules, each exposing PATCHES: tuple[Patch, ...].
+FAMILIES = ("rasp.sinks.sqlite",)
+
+
+@dataclass(frozen=True, slots=True)
+class Patch:
+    module: str
+    attribute: str
+    """Dotted path inside the module: ``connect`` or ``Cursor.execute``."""
+    make_wrapper: Callable[[Any], Any]
+    """Given the original object, return its replacement."""
+
+
+_lock = threading.RLock()
+_active = False
+_hooks_registered: set[str] = set()
+# (module, attribute) -> (owner, name, original, replacement)
+_applied: dict[tuple[str, str], tuple[Any, str, Any, Any]] = {}
+
+
+def install() -> None:
+    global _active
+    with _lock:
+        _active = True
+        for patch in _all_patches():
+            if patch.module in _hooks_registered:
+                module = sys.modules.get(patch.module)
+                if module is not None:
+                    _on_import(module)
+                continue
+            _hooks_registered.add(patch.module)
+            wrapt.register_post_import_hook(_on_import, patch.module)
+
+
+def uninstall() -> None:
+    global _active
+    with _lock:
+        _active = False
+        for key, (owner, name, original, replacement) in list(_applied.items()):
+            if getattr(owner, name, None) is replacement:
+                setattr(owner, name, original)
+            del _applied[key]
+
+
+def installed() -> list[str]:
+    """The ``module.attribute`` names currently patched."""
+    with _lock:
+        return sorted(f"{module}.{attribute}" for module, attribute in _applied)
+
+
+def _all_patches() -> list[Patch]:
+    patches: list[Patch] = []
+    for family in FAMILIES:
+        patches.extend(importlib.import_module(family).PATCHES)
+    return patches
+
+
+def _on_import(module: ModuleType) -> None:
+    # A hook that raises would break the host's import: contain everything.
+    contained("patch", _apply_module, module)
+
+
+def _apply_module(module: ModuleType) -> None:
+    with _lock:
+        if not _active:
+            return
+        for patch in _all_patches():
+            if patch.module == module.__name__ and (patch.module, patch.attribute) not in _applied:
+                _apply(module, patch)
+
+
+def _apply(module: ModuleType, patch: Patch) -> None:
+    owner: Any = module
+    *parents, name = patch.attribute.split(".")
+    for parent in parents:
+        owner = getattr(owner, parent)
+    original = getattr(owner, name)
+    replacement = patch.make_wrapper(original)
+    setattr(owner, name, replacement)
+    _applied[(patch.module, patch.attribute)] = (owner, name, original, replacement)
+    _log.debug("rasp: patched %s.%s", patch.module, patch.attribute)

@@ -1,0 +1,121 @@
+"""sqlite3: guard every statement run through a connection or a cursor.
+
+``sqlite3.Connection`` and ``Cursor`` are immutable C types, so the patch wraps ``connect``
+(under both of its names, ``sqlite3.connect`` and ``sqlite3.dbapi2.connect``, which Django
+and SQLAlchemy use) and hands in a subclass of the connection factory, the app's own
+``factory=`` included. The subclass guards ``execute``, ``executemany`` and
+``executescript`` and gives out cursors of a guarded subclass of the requested cursor class.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+import wrapt
+
+from rasp.context import current
+from rasp.guard import check_sql
+from rasp.lexers.sql import Dialect
+from rasp.sinks import Patch
+
+__all__ = ["PATCHES"]
+
+_log = logging.getLogger(__name__)
+
+SINK = "sqlite3"
+_SKIP = ("sqlite3",)
+_FACTORY_POSITION = 5  # connect(database, timeout, detect_types, isolation_level,
+#                                check_same_thread, factory, ...)
+
+
+def _check(sql: object) -> None:
+    if current() is not None:
+        check_sql(sql, sink=SINK, dialect=Dialect.SQLITE, skip_modules=_SKIP)
+
+
+@functools.lru_cache(maxsize=None)
+def _guarded_cursor(base: type) -> type:
+    class GuardedCursor(base):  # type: ignore[misc, valid-type]
+        __slots__ = ()
+
+        def execute(self, sql: Any, parameters: Any = (), /) -> Any:
+            _check(sql)
+            return super().execute(sql, parameters)
+
+        def executemany(self, sql: Any, parameters: Any, /) -> Any:
+            _check(sql)
+            return super().executemany(sql, parameters)
+
+        def executescript(self, sql_script: Any, /) -> Any:
+            _check(sql_script)
+            return super().executescript(sql_script)
+
+    GuardedCursor.__name__ = base.__name__
+    GuardedCursor.__qualname__ = base.__qualname__
+    GuardedCursor.__module__ = base.__module__
+    return GuardedCursor
+
+
+@functools.lru_cache(maxsize=None)
+def _guarded_connection(base: type) -> type:
+    import sqlite3
+
+    class GuardedConnection(base):  # type: ignore[misc, valid-type]
+        __slots__ = ()
+
+        def cursor(self, factory: Any = sqlite3.Cursor) -> Any:
+            if isinstance(factory, type) and issubclass(factory, sqlite3.Cursor):
+                factory = _guarded_cursor(factory)
+            return super().cursor(factory)
+
+        def execute(self, sql: Any, parameters: Any = (), /) -> Any:
+            _check(sql)
+            return super().execute(sql, parameters)
+
+        def executemany(self, sql: Any, parameters: Any, /) -> Any:
+            _check(sql)
+            return super().executemany(sql, parameters)
+
+        def executescript(self, sql_script: Any, /) -> Any:
+            _check(sql_script)
+            return super().executescript(sql_script)
+
+    GuardedConnection.__name__ = base.__name__
+    GuardedConnection.__qualname__ = base.__qualname__
+    GuardedConnection.__module__ = base.__module__
+    GuardedConnection._rasp_guarded = True  # type: ignore[attr-defined]
+    return GuardedConnection
+
+
+def _connect(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    import sqlite3
+
+    if len(args) > _FACTORY_POSITION:
+        factory = args[_FACTORY_POSITION]
+    else:
+        factory = kwargs.get("factory", sqlite3.Connection)
+    if (
+        isinstance(factory, type)
+        and issubclass(factory, sqlite3.Connection)
+        and not getattr(factory, "_rasp_guarded", False)
+    ):
+        guarded = _guarded_connection(factory)
+        if len(args) > _FACTORY_POSITION:
+            args = (*args[:_FACTORY_POSITION], guarded, *args[_FACTORY_POSITION + 1 :])
+        else:
+            kwargs = {**kwargs, "factory": guarded}
+    elif not getattr(factory, "_rasp_guarded", False):
+        _log.debug("rasp: sqlite3 factory %r is not a Connection subclass; unguarded", factory)
+    return wrapped(*args, **kwargs)
+
+
+def _wrap_connect(original: Any) -> Any:
+    return wrapt.FunctionWrapper(original, _connect)
+
+
+PATCHES = (
+    Patch("sqlite3", "connect", _wrap_connect),
+    Patch("sqlite3.dbapi2", "connect", _wrap_connect),
+)

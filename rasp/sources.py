@@ -1,0 +1,212 @@
+"""Where user input comes from: a WSGI environ or an ASGI scope, and the request body.
+
+Values are kept as the app sees them, decoded once, parsed the way the frameworks parse
+them: ``parse_qsl`` with blank values and repeated keys for query strings and form bodies
+(UTF-8, bad bytes replaced), the forgiving ``key=value;`` cookie split that Starlette and
+Werkzeug use, python-multipart for multipart bodies, ``json`` for JSON bodies (leaf strings
+and object keys, with their paths).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from http.cookies import _unquote  # type: ignore[attr-defined]
+from typing import Any
+from urllib.parse import parse_qsl
+
+from rasp.context import BodyCapture, RequestContext, UserInput
+from rasp.report import metrics
+
+__all__ = ["asgi_context", "collect_inputs", "wsgi_context"]
+
+_log = logging.getLogger(__name__)
+
+MAX_JSON_DEPTH = 64
+_NOT_INPUT_HEADERS = frozenset({"cookie"})
+
+
+def wsgi_context(environ: Mapping[str, Any], body: BodyCapture | None) -> RequestContext:
+    method = environ.get("REQUEST_METHOD", "GET")
+    path = _wsgi_text(environ.get("PATH_INFO", ""))
+    return RequestContext(method, path, _collect_wsgi, body, environ)
+
+
+def asgi_context(scope: Mapping[str, Any], body: BodyCapture | None) -> RequestContext:
+    method, path = scope.get("method", "GET"), scope.get("path", "")
+    return RequestContext(method, path, _collect_asgi, body, scope)
+
+
+def _wsgi_text(value: str) -> str:
+    # PEP 3333 hands us bytes decoded as latin-1; the frameworks re-decode them as UTF-8.
+    try:
+        return value.encode("latin-1").decode("utf-8", "replace")
+    except UnicodeEncodeError:
+        return value
+
+
+def _collect_wsgi(context: RequestContext) -> list[UserInput]:
+    environ: Mapping[str, Any] = context.raw  # type: ignore[assignment]
+    headers: list[tuple[str, str]] = []
+    for name, value in environ.items():
+        if name.startswith("HTTP_"):
+            headers.append((name[5:].replace("_", "-").lower(), value))
+        elif name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            headers.append((name.replace("_", "-").lower(), value))
+    query = environ.get("QUERY_STRING", "").encode("latin-1", "replace")
+    return collect_inputs(context, query, headers, environ.get("CONTENT_TYPE", ""))
+
+
+def _collect_asgi(context: RequestContext) -> list[UserInput]:
+    scope: Mapping[str, Any] = context.raw  # type: ignore[assignment]
+    headers = [
+        (name.decode("latin-1").lower(), value.decode("latin-1"))
+        for name, value in scope.get("headers", ())
+    ]
+    content_type = next((value for name, value in headers if name == "content-type"), "")
+    return collect_inputs(context, scope.get("query_string", b""), headers, content_type)
+
+
+def collect_inputs(
+    context: RequestContext,
+    query_string: bytes,
+    headers: Iterable[tuple[str, str]],
+    content_type: str,
+) -> list[UserInput]:
+    """Every user input of a request, bounded by ``max_inputs`` of the active config."""
+    from rasp.guard import active_config
+
+    limit = active_config().max_inputs
+    inputs: list[UserInput] = []
+    inputs.extend(_pairs("query", query_string))
+    for index, segment in enumerate(s for s in context.path.split("/") if s):
+        inputs.append(UserInput("path", str(index), segment))
+    cookie_headers: list[str] = []
+    for name, value in headers:
+        if name in _NOT_INPUT_HEADERS:
+            cookie_headers.append(value)
+        else:
+            inputs.append(UserInput("header", name, value))
+    for header in cookie_headers:
+        inputs.extend(_cookies(header))
+    body = context.body
+    if body is not None and body.data:
+        inputs.extend(_body_inputs(bytes(body.data), content_type))
+    if len(inputs) > limit:
+        metrics.inputs_skipped("too_many_inputs", len(inputs) - limit)
+        del inputs[limit:]
+    return inputs
+
+
+def _pairs(source: str, raw: bytes) -> Iterable[UserInput]:
+    for key, value in parse_qsl(raw, keep_blank_values=True):
+        yield UserInput(source, key.decode("utf-8", "replace"), value.decode("utf-8", "replace"))
+
+
+def _cookies(header: str) -> Iterable[UserInput]:
+    # The split Starlette and Werkzeug both use: lenient, never raising on odd cookies.
+    raw = _wsgi_text(header)
+    for chunk in raw.split(";"):
+        if "=" in chunk:
+            key, value = chunk.split("=", 1)
+        else:
+            key, value = "", chunk
+        key, value = key.strip(), value.strip()
+        if key or value:
+            yield UserInput("cookie", key, _unquote(value))
+
+
+def _body_inputs(data: bytes, content_type: str) -> list[UserInput]:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    try:
+        if media_type == "application/x-www-form-urlencoded":
+            return list(_pairs("body", data))
+        if media_type == "multipart/form-data":
+            return _multipart(data, content_type)
+        if media_type == "application/json" or media_type.endswith("+json"):
+            return _json(data)
+    except Exception:  # a body the app cannot parse either: nothing to scan
+        _log.debug("request body not parsed", exc_info=True)
+        return []
+    if media_type.startswith("text/") or media_type in ("", "application/xml"):
+        text = data.decode("utf-8", "replace")
+        return [UserInput("body", "", text)] if text else []
+    return []
+
+
+def _json(data: bytes) -> list[UserInput]:
+    document = json.loads(data)
+    inputs: list[UserInput] = []
+    stack: list[tuple[str, Any, int]] = [("", document, 0)]
+    while stack:
+        path, value, depth = stack.pop()
+        if isinstance(value, str):
+            inputs.append(UserInput("body", path, value))
+        elif depth >= MAX_JSON_DEPTH:
+            continue
+        elif isinstance(value, dict):
+            for key, item in reversed(list(value.items())):
+                child = f"{path}.{key}" if path else str(key)
+                inputs.append(UserInput("body", f"{child}#key", str(key)))
+                stack.append((child, item, depth + 1))
+        elif isinstance(value, list):
+            for position in range(len(value) - 1, -1, -1):
+                stack.append((f"{path}[{position}]", value[position], depth + 1))
+    return inputs
+
+
+def _multipart(data: bytes, content_type: str) -> list[UserInput]:
+    try:
+        from python_multipart.multipart import MultipartParser, parse_options_header
+    except ImportError:  # python-multipart before 0.0.13
+        from multipart.multipart import MultipartParser, parse_options_header
+
+    _, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if not boundary:
+        return []
+    inputs: list[UserInput] = []
+    state: dict[str, Any] = {"field": b"", "value": b"", "headers": {}, "data": bytearray()}
+
+    def on_part_begin() -> None:
+        state["headers"] = {}
+        state["data"] = bytearray()
+
+    def on_header_field(chunk: bytes, start: int, end: int) -> None:
+        state["field"] += chunk[start:end]
+
+    def on_header_value(chunk: bytes, start: int, end: int) -> None:
+        state["value"] += chunk[start:end]
+
+    def on_header_end() -> None:
+        state["headers"][state["field"].lower()] = state["value"]
+        state["field"], state["value"] = b"", b""
+
+    def on_part_data(chunk: bytes, start: int, end: int) -> None:
+        state["data"] += chunk[start:end]
+
+    def on_part_end() -> None:
+        disposition = state["headers"].get(b"content-disposition", b"")
+        _, params = parse_options_header(disposition)
+        name = params.get(b"name", b"").decode("utf-8", "replace")
+        filename = params.get(b"filename")
+        if filename is not None:
+            inputs.append(UserInput("file", name, filename.decode("utf-8", "replace")))
+        else:
+            inputs.append(UserInput("body", name, bytes(state["data"]).decode("utf-8", "replace")))
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
+    parser.write(data)
+    parser.finalize()
+    return inputs
