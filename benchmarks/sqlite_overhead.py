@@ -1,0 +1,101 @@
+"""Cost of the sqlite3 guard per execute(), as microseconds added and as ratios.
+
+Method: one in-memory SQLite database; a statement of about 100 characters, built fresh for
+every call (so no cache can help); the same call timed on an unguarded connection and on a
+guarded one, in four situations:
+
+  outside      no request is being served (startup, cron jobs)
+  no-match     inside a request whose inputs do not occur in the statement
+  match        inside a request whose input lies in a string literal of the statement
+               (the detector tokenizes the statement)
+  (each with 20 and with 1,000 inputs in the request)
+
+Rounds are interleaved (baseline, guarded, baseline, ...) and the median of the rounds is
+reported, because these machines are noisy. Run: ``python benchmarks/sqlite_overhead.py``
+(``--quick`` for a shorter run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+
+from rasp import Config, protect, unprotect
+from rasp.context import _CURRENT, RequestContext, UserInput
+
+
+def _statement(i: int, value: str) -> str:
+    return (
+        f"SELECT id, name, price FROM products WHERE name = '{value}' "
+        f"AND category_id = {i % 7} ORDER BY price LIMIT 20"
+    )
+
+
+def _context(inputs: list[UserInput]) -> RequestContext:
+    return RequestContext("GET", "/products", lambda _ctx: inputs)
+
+
+def _inputs(count: int, match: str | None) -> list[UserInput]:
+    inputs = [UserInput("query", f"field{i}", f"value-{i}-xyz") for i in range(count - 1)]
+    inputs.append(UserInput("query", "q", match if match is not None else "absent text"))
+    return inputs
+
+
+def _time(call: Callable[[int], object], calls: int) -> float:
+    start = time.perf_counter()
+    for i in range(calls):
+        call(i)
+    return (time.perf_counter() - start) / calls
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer rounds and calls")
+    args = parser.parse_args()
+    rounds, calls = (5, 2000) if args.quick else (15, 5000)
+
+    plain = sqlite3.connect(":memory:")
+    protect(Config())
+    guarded = sqlite3.connect(":memory:")
+    for db in (plain, guarded):
+        db.execute("CREATE TABLE products (id INTEGER, name TEXT, price REAL, category_id INT)")
+        db.execute("INSERT INTO products VALUES (1, 'red chair', 10.0, 1)")
+
+    value = "red chair, oak"
+
+    def baseline(i: int) -> object:
+        return plain.execute(_statement(i, value)).fetchall()
+
+    def checked(i: int) -> object:
+        return guarded.execute(_statement(i, value)).fetchall()
+
+    scenarios: list[tuple[str, RequestContext | None]] = [("outside a request", None)]
+    for count in (20, 1000):
+        scenarios.append((f"no match, {count} inputs", _context(_inputs(count, None))))
+        scenarios.append((f"match in literal, {count} inputs", _context(_inputs(count, value))))
+
+    print(f"sqlite3 execute() of a fresh ~100-char statement; median of {rounds} interleaved "
+          f"rounds x {calls} calls; Python {sys.version.split()[0]}")
+    print(f"{'scenario':<34}{'baseline us':>12}{'guarded us':>12}{'added us':>10}{'ratio':>8}")
+    for name, context in scenarios:
+        base_times, guard_times = [], []
+        for _ in range(rounds):
+            base_times.append(_time(baseline, calls))
+            token = _CURRENT.set(context)
+            try:
+                guard_times.append(_time(checked, calls))
+            finally:
+                _CURRENT.reset(token)
+        base, guard = statistics.median(base_times), statistics.median(guard_times)
+        print(f"{name:<34}{base * 1e6:>12.2f}{guard * 1e6:>12.2f}"
+              f"{(guard - base) * 1e6:>10.2f}{guard / base:>8.2f}")
+    unprotect()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
