@@ -99,6 +99,12 @@ _OPERATOR = (
 _PUNCT = r"(?P<punct>[(),;.\[\]{}:])"
 _OTHER = r"(?P<other>.)"
 
+# PostgreSQL dollar quotes: $$...$$ and $tag$...$tag$; unclosed ones run to the end.
+_PG_DOLLAR = (
+    r"(?P<dollar>\$(?P<dollar_tag>(?:[A-Za-z_\x80-\uffff][\w\x80-\uffff]*)?)\$"
+    r"(?=(?P<dollar_body>(?s:.*?)(?P<dollar_close>\$(?P=dollar_tag)\$)|(?s:.*)))"
+    r"(?P=dollar_body))"
+)
 _SQL_STRING = _quoted("string", "'", "'")
 _DQ_IDENT = _quoted("qident", '"', '"')
 _BACKTICK_IDENT = _quoted("qident2", "`", "`")
@@ -142,10 +148,7 @@ _PATTERNS: dict[Dialect, str] = {
             _WS,
             _LINE_COMMENT,
             _BLOCK_COMMENT,
-            # Dollar quotes: $$...$$ and $tag$...$tag$; unclosed ones run to the end.
-            r"(?P<dollar>\$(?P<dollar_tag>(?:[A-Za-z_\x80-\uffff][\w\x80-\uffff]*)?)\$"
-            r"(?=(?P<dollar_body>(?s:.*?)(?P<dollar_close>\$(?P=dollar_tag)\$)|(?s:.*)))"
-            r"(?P=dollar_body))",
+            _PG_DOLLAR,
             _quoted("estring", "[Ee]'", "'", backslash=True),
             _quoted("string", "(?:[BbXxNn]|[Uu]&)?'", "'"),
             _quoted("qident", '(?:[Uu]&)?"', '"'),
