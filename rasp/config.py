@@ -63,6 +63,13 @@ class Config:
     origins: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
     """Where each setting came from: ``default``, ``argument``, ``env RASP_MODE``, a file."""
 
+    def __post_init__(self) -> None:
+        # Config(mode="monitor") built by hand must mean what Config.load(mode="monitor")
+        # means: the guard compares modes by identity, so a plain string would break it.
+        for key in _PARSERS:
+            value = _parse(key, getattr(self, key), f"Config({key})")
+            object.__setattr__(self, key, value)
+
     @classmethod
     def load(
         cls,

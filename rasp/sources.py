@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from http.cookies import _unquote  # type: ignore[attr-defined]
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote, unquote_to_bytes
 
 from rasp.context import BodyCapture, RequestContext, UserInput
 from rasp.report import metrics
@@ -25,6 +26,7 @@ _log = logging.getLogger(__name__)
 
 MAX_JSON_DEPTH = 64
 _NOT_INPUT_HEADERS = frozenset({"cookie"})
+_BAD_BYTE = re.compile("[\udc80-\udcff]")  # undecodable bytes, after surrogateescape
 
 
 def wsgi_context(environ: Mapping[str, Any], body: BodyCapture | None) -> RequestContext:
@@ -100,8 +102,30 @@ def collect_inputs(
 
 
 def _pairs(source: str, raw: bytes) -> Iterable[UserInput]:
-    for key, value in parse_qsl(raw, keep_blank_values=True):
-        yield UserInput(source, key.decode("utf-8", "replace"), value.decode("utf-8", "replace"))
+    # Split as parse_qsl does; not parse_qsl(bytes) itself, which raises on any %-escaped
+    # non-ASCII character (and an error here would leave the whole request unchecked).
+    for field in raw.decode("latin-1").split("&"):
+        if field:
+            key, _, value = field.partition("=")
+            name = _unquoted(key)[0]
+            for text in _unquoted(value):
+                yield UserInput(source, name, text)
+
+
+def _unquoted(raw: str) -> list[str]:
+    """A form-encoded value decoded the ways apps see it (usually one way).
+
+    UTF-8 with bad bytes replaced; Werkzeug keeps bad bytes %-escaped; Starlette decodes
+    %-escapes as UTF-8 but keeps raw non-ASCII bytes as latin-1.
+    """
+    text = raw.replace("+", " ")
+    if "%" not in text and text.isascii():
+        return [text]
+    data = unquote_to_bytes(text.encode("latin-1"))
+    werkzeug = _BAD_BYTE.sub(
+        lambda m: f"%{ord(m.group()) - 0xDC00:02X}", data.decode("utf-8", "surrogateescape")
+    )
+    return list(dict.fromkeys((data.decode("utf-8", "replace"), werkzeug, unquote(text))))
 
 
 def _cookies(header: str) -> Iterable[UserInput]:

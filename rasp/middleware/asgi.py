@@ -1,6 +1,8 @@
 """Pure ASGI middleware: the request context, a copy of the body as read, the 403 answer.
 
-Once an attack is blocked, nothing more the app sends reaches the client. If the response
+The app's `http.response.start` is held back until the first body bytes, as the WSGI side
+holds `start_response`, so a block while the app is still working becomes a 403. Once an
+attack is blocked, nothing more the app sends reaches the client. If the response
 had not started, the client gets the 403; if it had, the middleware raises so the server
 closes the connection without sending the rest.
 """
@@ -49,7 +51,8 @@ class ASGIMiddleware:
         if context is None:
             await self.app(scope, receive, send)
             return
-        started = False
+        started = False  # whether anything of the response reached the client
+        held_start: Message | None = None
 
         async def capturing_receive() -> Message:
             message = await receive()
@@ -58,13 +61,20 @@ class ASGIMiddleware:
             return message
 
         async def guarded_send(message: Message) -> None:
-            nonlocal started
+            nonlocal started, held_start
             if context.blocked is not None:
                 if started:
                     raise _ResponseAborted
                 return  # the app's own answer is replaced by the 403
             if message["type"] == "http.response.start":
+                held_start = message  # held until the first body bytes, as in WSGI
+                return
+            if held_start is not None:
+                if not message.get("body") and message.get("more_body", False):
+                    return  # an empty chunk changes nothing; keep holding the headers
+                start, held_start = held_start, None
                 started = True
+                await send(start)
             await send(message)
 
         token = _CURRENT.set(context)
@@ -80,6 +90,8 @@ class ASGIMiddleware:
                 if started:
                     raise RuntimeError("rasp: attack blocked after the response started; aborted")
                 await self._send_blocked(context, scope, send)
+            elif held_start is not None:  # an app that sent headers and no body message
+                await send(held_start)
         finally:
             _CURRENT.reset(token)
             if body.overflowed:
@@ -107,7 +119,9 @@ class ASGIMiddleware:
         if self._metrics_app is None:
             from prometheus_client import make_asgi_app
 
-            self._metrics_app = make_asgi_app()
+            from rasp.middleware._metrics import metrics_registry
+
+            self._metrics_app = make_asgi_app(metrics_registry())
         await self._metrics_app(scope, receive, send)
 
 

@@ -53,7 +53,7 @@ class WSGIMiddleware:
         if context is None:
             return self.app(environ, start_response)
         environ[_ENVIRON_KEY] = context
-        response = _Response(start_response)
+        response = _Response(start_response, context)
         # The context is set only while the app's code runs (here, then in each step of the
         # body and its close), so a server that never closes a response cannot leak it.
         token = _CURRENT.set(context)
@@ -72,7 +72,9 @@ class WSGIMiddleware:
         if self._metrics_app is None:
             from prometheus_client import make_wsgi_app
 
-            self._metrics_app = make_wsgi_app()
+            from rasp.middleware._metrics import metrics_registry
+
+            self._metrics_app = make_wsgi_app(metrics_registry())
         return self._metrics_app(environ, start_response)
 
 
@@ -127,10 +129,19 @@ class _CapturingInput:
 class _Response:
     """Holds the app's status and headers until the first body byte (or a block)."""
 
-    __slots__ = ("_real_write", "_start_response", "exc_info", "headers", "sent", "status")
+    __slots__ = (
+        "_context",
+        "_real_write",
+        "_start_response",
+        "exc_info",
+        "headers",
+        "sent",
+        "status",
+    )
 
-    def __init__(self, start_response: StartResponse) -> None:
+    def __init__(self, start_response: StartResponse, context: RequestContext) -> None:
         self._start_response = start_response
+        self._context = context
         self.status: str | None = None
         self.headers: list[tuple[str, str]] = []
         self.exc_info: ExcInfo | None = None
@@ -153,7 +164,12 @@ class _Response:
         self._real_write = self._start_response(status, headers, exc_info)
 
     def _write(self, data: bytes) -> object:
-        # The legacy write() callable: the headers must go out now.
+        # The legacy write() callable: the headers must go out now, unless a block (that the
+        # app may have swallowed) already replaced this answer with the 403.
+        if self._context.blocked is not None:
+            if self.sent:
+                raise RuntimeError("rasp: attack blocked after the response started; aborted")
+            return None
         if not self.sent:
             self.send_headers()
         assert self._real_write is not None

@@ -101,6 +101,12 @@ def _apply(module: ModuleType, patch: Patch) -> None:
     for parent in parents:
         owner = getattr(owner, parent)
     original = getattr(owner, name)
+    # One object under two names (sqlite3.connect is copied from sqlite3.dbapi2 while the
+    # package is imported): wrap the real original, never our own wrapper, so that it is
+    # guarded once and uninstall() puts the real one back under both names.
+    for _, _, earlier_original, earlier_replacement in _applied.values():
+        if original is earlier_replacement:
+            original = earlier_original
     replacement = patch.make_wrapper(original)
     setattr(owner, name, replacement)
     _applied[(patch.module, patch.attribute)] = (owner, name, original, replacement)

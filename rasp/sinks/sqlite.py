@@ -35,7 +35,7 @@ def _check(sql: object) -> None:
         check_sql(sql, sink=SINK, dialect=Dialect.SQLITE, skip_modules=_SKIP)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _guarded_cursor(base: type) -> type:
     class GuardedCursor(base):  # type: ignore[misc, valid-type]
         __slots__ = ()
@@ -58,7 +58,7 @@ def _guarded_cursor(base: type) -> type:
     return GuardedCursor
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _guarded_connection(base: type) -> type:
     import sqlite3
 

@@ -1,0 +1,24 @@
+"""The registry the middleware serves at ``metrics_path``.
+
+Under gunicorn (or ``uvicorn --workers``) each worker is its own process with its own
+counters; with ``PROMETHEUS_MULTIPROC_DIR`` set, prometheus_client writes them to files and a
+``MultiProcessCollector`` adds them up, so any worker answers for the whole server.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import REGISTRY, CollectorRegistry
+
+__all__ = ["metrics_registry"]
+
+
+def metrics_registry() -> CollectorRegistry:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return registry
+    return REGISTRY

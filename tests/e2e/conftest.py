@@ -1,0 +1,219 @@
+"""Real servers for the end-to-end tests: the example shops under gunicorn and uvicorn.
+
+Each server is started once per session on a free loopback port, with its own SQLite file
+and its stderr in a file, so tests can read the alert lines the agent wrote. Tests get a
+:class:`Shop` and talk to it over real HTTP with httpx.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+@dataclass
+class Shop:
+    """A running example shop: its address, its database file and its stderr."""
+
+    name: str
+    url: str
+    db_path: Path
+    stderr_path: Path
+    mode: str
+    seeded_canary = ((1, "canary-secret-1"), (2, "canary-secret-2"))
+    """The canary rows the shop seeds at start; no attack may change them."""
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=20.0, **kwargs)
+
+    def canary(self) -> tuple[tuple[int, str], ...]:
+        """The canary rows, read through a connection of the test's own (raises if gone)."""
+        connection = sqlite3.connect(self.db_path, timeout=30)
+        try:
+            rows = connection.execute("SELECT id, secret FROM canary ORDER BY id").fetchall()
+            return tuple(rows)
+        finally:
+            connection.close()
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
+
+    def alerts(self, since: int = 0) -> list[dict[str, Any]]:
+        """The JSON alert lines written to stderr (after byte offset ``since``)."""
+        with self.stderr_path.open("rb") as handle:
+            handle.seek(since)
+            text = handle.read().decode("utf-8", errors="replace")
+        found = []
+        for line in text.splitlines():
+            if line.startswith("{"):
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if record.get("event") == "rasp.attack":
+                    found.append(record)
+        return found
+
+    def stderr_size(self) -> int:
+        return self.stderr_path.stat().st_size
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _require(*modules: str) -> None:
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        pytest.skip(
+            f"end-to-end tests need {', '.join(missing)} installed (pip install -e .[test])"
+        )
+
+
+def _serve(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    example: str,
+    server_args: list[str],
+    env_extra: dict[str, str],
+) -> Iterator[Shop]:
+    workdir = tmp_path_factory.mktemp(name)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RASP_", "PROMETHEUS_"))}
+    env.pop("prometheus_multiproc_dir", None)
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(EXAMPLES / example), str(ROOT)]),
+        PYTHONUNBUFFERED="1",
+        SHOP_DB=str(workdir / "shop.db"),
+        **env_extra,
+    )
+    args = [sys.executable, "-m", *[a.replace("{port}", str(port)) for a in server_args]]
+    shop = Shop(
+        name=name,
+        url=f"http://127.0.0.1:{port}",
+        db_path=workdir / "shop.db",
+        stderr_path=workdir / "stderr.log",
+        mode=env.get("RASP_MODE", "block"),
+    )
+    with shop.stderr_path.open("wb") as stderr:
+        # cwd is the temp dir so no pyproject.toml [tool.rasp] of the checkout applies.
+        process = subprocess.Popen(
+            args, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=stderr,
+        )  # fmt: skip
+    try:
+        _wait_ready(shop, process)
+        yield shop
+    finally:
+        _stop(process)
+
+
+def _wait_ready(shop: Shop, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    with shop.client() as client:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"{shop.name} exited with {process.returncode}:\n{shop.stderr()}")
+            try:
+                if client.get("/products/1").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+    pytest.fail(f"{shop.name} did not answer within {START_TIMEOUT} s:\n{shop.stderr()}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        # SIGINT: quick shutdown for gunicorn (SIGTERM waits for graceful_timeout) and uvicorn.
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    process.wait()
+
+
+def _gunicorn(*extra: str) -> list[str]:
+    return ["gunicorn", "app:app", "--bind", "127.0.0.1:{port}", "--workers", "2",
+            "--log-level", "warning", *extra]  # fmt: skip
+
+
+_UVICORN = ["uvicorn", "app:app", "--host", "127.0.0.1", "--port", "{port}",
+            "--log-level", "warning", "--no-access-log"]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def flask_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """Flask under gunicorn, 2 sync workers, block mode, metrics added up across workers."""
+    _require("gunicorn", "flask")
+    metrics_dir = tmp_path_factory.mktemp("flask-prometheus")
+    env = {"RASP_MODE": "block", "RASP_METRICS_PATH": "/metrics",
+           "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}  # fmt: skip
+    yield from _serve(tmp_path_factory, "flask-sync", "flask_shop", _gunicorn(), env)
+
+
+@pytest.fixture(scope="session")
+def flask_gthread_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """Flask under gunicorn, 2 gthread workers of 4 threads each, block mode."""
+    _require("gunicorn", "flask")
+    args = _gunicorn("--worker-class", "gthread", "--threads", "4")
+    yield from _serve(tmp_path_factory, "flask-gthread", "flask_shop", args, {"RASP_MODE": "block"})
+
+
+@pytest.fixture(scope="session")
+def flask_monitor_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """Flask under gunicorn, 2 sync workers, monitor mode."""
+    _require("gunicorn", "flask")
+    env = {"RASP_MODE": "monitor"}
+    yield from _serve(tmp_path_factory, "flask-monitor", "flask_shop", _gunicorn(), env)
+
+
+@pytest.fixture(scope="session")
+def starlette_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """Starlette under uvicorn, block mode, metrics served."""
+    _require("uvicorn", "starlette")
+    env = {"RASP_MODE": "block", "RASP_METRICS_PATH": "/metrics"}
+    yield from _serve(tmp_path_factory, "starlette", "starlette_shop", _UVICORN, env)
+
+
+@pytest.fixture(scope="session")
+def starlette_monitor_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """Starlette under uvicorn, monitor mode."""
+    _require("uvicorn", "starlette")
+    yield from _serve(
+        tmp_path_factory, "starlette-monitor", "starlette_shop", _UVICORN, {"RASP_MODE": "monitor"}
+    )
+
+
+@pytest.fixture(params=["flask", "starlette"])
+def shop(request: pytest.FixtureRequest) -> Shop:
+    """Each block-mode shop in turn: Flask/gunicorn and Starlette/uvicorn."""
+    return request.getfixturevalue(f"{request.param}_shop")  # type: ignore[no-any-return]
+
+
+@pytest.fixture(params=["flask", "starlette"])
+def monitor_shop(request: pytest.FixtureRequest) -> Shop:
+    """Each monitor-mode shop in turn."""
+    return request.getfixturevalue(f"{request.param}_monitor_shop")  # type: ignore[no-any-return]
