@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
 
 from rasp.detectors import AttackKind, Finding
-from rasp.lexers.sql import Dialect, Token, TokenKind, tokenize
+from rasp.lexers.sql import Dialect, TokenKind, tokenize
+from rasp.lexers.sql_regions import Regions, scan
 
 __all__ = ["detect", "redact"]
 
@@ -39,8 +40,27 @@ STRUCTURAL_KEYWORDS = frozenset(
 # An input made only of word characters lies inside one run of word characters wherever it
 # is found, and such a run is never split into tokens that an attacker could use.
 _WORD_ONLY = re.compile(r"\w+")
+# Quotes and backslashes alone cannot add structure; their escaped forms only line up with
+# the edges of the literal that holds them.
+_QUOTES_ONLY = re.compile(r"['\"`\\]+")
 _QUOTED = (TokenKind.STRING, TokenKind.QUOTED_IDENTIFIER)
-_DELIMITED = (TokenKind.STRING, TokenKind.QUOTED_IDENTIFIER, TokenKind.COMMENT)
+_BREAKS_OUT = {
+    TokenKind.STRING: "breaks out of a quoted literal",
+    TokenKind.QUOTED_IDENTIFIER: "breaks out of a quoted identifier",
+    TokenKind.COMMENT: "breaks out of a comment",
+}
+_OPENS = {
+    TokenKind.STRING: "opens a quoted literal",
+    TokenKind.QUOTED_IDENTIFIER: "opens a quoted identifier",
+    TokenKind.COMMENT: "opens a comment",
+}
+_ADDS = {
+    TokenKind.STRING: "adds a quoted literal",
+    TokenKind.QUOTED_IDENTIFIER: "adds a quoted identifier",
+    TokenKind.COMMENT: "adds a comment",
+}
+# Edge words are made whole before a stretch of code is lexed, up to this many characters.
+_EDGE_WORD = 64
 _INERT_PUNCTUATION = frozenset(",.")
 _SIGNS = frozenset("+-")
 
@@ -61,26 +81,36 @@ def detect(
         dialect = Dialect.parse(dialect)
     except (ValueError, AttributeError):
         dialect = Dialect.GENERIC
-    tokens: list[Token] | None = None
-    starts: list[int] = []
+    if _QUOTES_ONLY.fullmatch(needle_source):
+        return None
+    regions: Regions | None = None
     for needle in needles(needle_source):
         if needle not in query_text or _WORD_ONLY.fullmatch(needle):
             continue
-        if tokens is None:
-            tokens = tokenize(query_text, dialect)
-            starts = [t.start for t in tokens]
-        finding = _scan(query_text, needle, tokens, starts)
+        if regions is None:
+            # Literals and comments of the whole statement; tokens only where needed.
+            regions = scan(query_text, dialect)
+        finding = _scan(query_text, needle, regions, dialect)
         if finding is not None:
             return finding
     return None
 
 
 def redact(query: str, dialect: Dialect | str = Dialect.GENERIC) -> str:
-    """The statement with every string and number literal replaced by ``?``."""
+    """The statement with every string and number literal replaced by ``?``, and the text
+    of every comment too (an injected ``--`` can hide the rest of the app's statement,
+    passwords included)."""
     parts: list[str] = []
     for token in tokenize(query, dialect):
-        if token.kind in (TokenKind.STRING, TokenKind.NUMBER):
+        kind = token.kind
+        if kind is TokenKind.STRING or kind is TokenKind.NUMBER:
             parts.append("?")
+        elif kind is TokenKind.COMMENT:
+            text = query[token.start : token.end]
+            if text.startswith("/*"):
+                parts.append("/*?*/" if token.closed else "/*?")
+            else:
+                parts.append(text[: 1 if text.startswith("#") else 2] + "?")
         else:
             parts.append(query[token.start : token.end])
     return "".join(parts)
@@ -100,88 +130,153 @@ def needles(user_input: str) -> list[str]:
     if "'" in user_input:
         needles.append(user_input.replace("'", "''"))
         needles.append(user_input.replace("'", "\\'"))
-    if "%" in user_input or "+" in user_input:
-        decoded = unquote_plus(user_input)
-        if decoded != user_input and len(decoded) >= MIN_INPUT_LENGTH:
-            needles.append(decoded)
+    if "%" in user_input:
+        # Decoded once more by the app (double encoding): both the plain and the form
+        # flavour, since apps use either.
+        for decoded in (unquote(user_input), unquote_plus(user_input)):
+            if decoded != user_input and len(decoded) >= MIN_INPUT_LENGTH:
+                if decoded not in needles:
+                    needles.append(decoded)
     return needles
 
 
-def _scan(query: str, needle: str, tokens: list[Token], starts: list[int]) -> Finding | None:
+def _scan(query: str, needle: str, regions: Regions, dialect: Dialect) -> Finding | None:
     # Non-overlapping occurrences keep the total work linear in the statement's length.
     find = query.find
     width = len(needle)
     position = find(needle)
     while position >= 0:
         end = position + width
-        reason = _judge(query, position, end, tokens, starts)
+        reason = _judge(query, position, end, regions, dialect)
         if reason is not None:
             return Finding(AttackKind.SQL_INJECTION, reason, position, end, needle)
         position = find(needle, end)
     return None
 
 
-def _judge(query: str, start: int, end: int, tokens: list[Token], starts: list[int]) -> str | None:
+def _judge(query: str, start: int, end: int, regions: Regions, dialect: Dialect) -> str | None:
+    starts, ends, kinds, closed = regions
     first = bisect_right(starts, start) - 1
+    if first >= 0 and start < ends[first]:
+        # The occurrence starts inside a literal or comment.
+        if end <= ends[first]:
+            return _judge_inside(query, start, end, kinds[first], starts[first], ends[first],
+                                 closed[first])  # fmt: skip
+        if start > starts[first]:
+            return _BREAKS_OUT[kinds[first]]
+        return _ADDS[kinds[first]]
     last = bisect_right(starts, end - 1) - 1
-    head = tokens[first]
-    if first == last:
-        return _judge_inside(query, start, end, head)
-    if head.kind in _DELIMITED and start > head.start:
-        return "breaks out of a comment" if head.kind is TokenKind.COMMENT else (
-            "breaks out of a quoted literal"
-        )
-    tail = tokens[last]
-    if tail.kind in _DELIMITED and end < tail.end:
-        return "opens a comment" if tail.kind is TokenKind.COMMENT else "opens a quoted literal"
-    index = first
-    if head.kind is TokenKind.OPERATOR and query[head.start : head.end] in _SIGNS:
+    if last > first:
+        # A literal or comment starts inside the occurrence.
+        if end < ends[last]:
+            return _OPENS[kinds[last]]
+        return _ADDS[kinds[first + 1]]
+    low = ends[first] if first >= 0 else 0
+    high = starts[first + 1] if first + 1 < len(starts) else len(query)
+    return _judge_code(query, start, end, low, high, dialect)
+
+
+def _judge_code(
+    query: str, start: int, end: int, low: int, high: int, dialect: Dialect
+) -> str | None:
+    """The occurrence lies in plain SQL code: lex that stretch, with its edge words whole so
+    they lex as in the full statement, and judge the tokens the occurrence touches."""
+    left = start
+    low = max(low, start - _EDGE_WORD)
+    while left > low and _is_word_char(query[left - 1]):
+        left -= 1
+    right = end
+    high = min(high, end + _EDGE_WORD)
+    while right < high and _is_word_char(query[right]):
+        right += 1
+    text = query[left:right]
+    start -= left
+    end -= left
+    tokens = [t for t in tokenize(text, dialect) if t.end > start and t.start < end]
+    if len(tokens) <= 1:
+        return None
+    index = 0
+    head = tokens[0]
+    if head.kind is TokenKind.OPERATOR and text[head.start : head.end] in _SIGNS:
         # A leading sign belongs to the number after it: "-1" is one value, not an operator.
-        following = tokens[first + 1]
-        if following.kind is TokenKind.NUMBER:
-            index += 1
-    while index <= last:
+        if tokens[1].kind is TokenKind.NUMBER:
+            index = 1
+    after_comma = False
+    count = len(tokens)
+    while index < count:
         token = tokens[index]
         index += 1
         kind = token.kind
-        if kind is TokenKind.WHITESPACE or kind is TokenKind.NUMBER:
+        if kind is TokenKind.WHITESPACE:
+            continue
+        signed = after_comma
+        after_comma = False
+        if kind is TokenKind.NUMBER or kind is TokenKind.PLACEHOLDER:
             continue
         if kind is TokenKind.WORD:
-            if query[token.start : token.end].upper() in STRUCTURAL_KEYWORDS:
+            if text[token.start : token.end].upper() in STRUCTURAL_KEYWORDS:
                 return "adds an SQL keyword"
             continue
         if kind is TokenKind.PUNCTUATION:
-            if query[token.start : token.end] in _INERT_PUNCTUATION:
+            punctuation = text[token.start : token.end]
+            if punctuation in _INERT_PUNCTUATION:
+                after_comma = punctuation == ","
                 continue
             return "adds punctuation"
+        if kind is TokenKind.OPERATOR:
+            # A sign right after a comma belongs to the next number too: "IN (1,-2)".
+            if (
+                signed
+                and index < count
+                and tokens[index].kind is TokenKind.NUMBER
+                and text[token.start : token.end] in _SIGNS
+            ):
+                continue
+            return "adds an operator"
         if kind is TokenKind.COMMENT:
             return "adds a comment"
         if kind in _QUOTED:
             return "adds a quoted literal"
-        if kind is TokenKind.OPERATOR:
-            return "adds an operator"
-        if kind is TokenKind.PLACEHOLDER:
-            continue
         return "adds a stray character"
     return None
 
 
-def _judge_inside(query: str, start: int, end: int, token: Token) -> str | None:
-    """The occurrence lies within one token: harmless unless it supplied the delimiters."""
-    kind = token.kind
+def _is_word_char(char: str) -> bool:
+    return char.isalnum() or char in "_$@"
+
+
+def _judge_inside(
+    query: str,
+    start: int,
+    end: int,
+    kind: TokenKind,
+    token_start: int,
+    token_end: int,
+    closed: bool,
+) -> str | None:
+    """The occurrence lies within one literal or comment: harmless unless it supplied the
+    delimiters."""
     if kind is TokenKind.COMMENT:
-        if token.start >= start:
+        if token_start >= start:
             return "adds a comment"
-        if token.closed and token.end == end:
+        # The app never sends a comment that runs unclosed to the end: the input made it so
+        # (in PostgreSQL, a "/*" inside the app's comment nests and swallows the rest).
+        if not closed:
+            return "leaves a comment unclosed"
+        # Only a block comment ends in a delimiter; a line comment ends before its newline.
+        if token_end == end and query.startswith("/*", token_start):
             return "closes a comment"
         return None
-    if kind in _QUOTED:
-        if token.start == start:
-            if not token.closed:
-                return "opens a quoted literal that never closes"
-            if token.end > end:
-                return "opens a quoted literal"
-            return None  # the input is one whole literal
-        if token.closed and token.end == end:
-            return "closes a quoted literal"
+    if token_start == start:
+        if not closed:
+            return "opens a quoted literal that never closes"
+        if token_end > end:
+            return "opens a quoted literal"
+        return None  # the input is one whole literal
+    # An unclosed literal around the input: its trailing quote or backslash escaped the
+    # app's closing quote ('abc'' or 'abc\').
+    if not closed:
+        return "leaves a quoted literal unclosed"
+    if token_end == end:
+        return "closes a quoted literal"
     return None
