@@ -19,13 +19,13 @@ from types import FrameType
 from typing import Any
 
 from rasp.config import Config, Mode
-from rasp.context import RequestContext, current
+from rasp.context import RequestContext, UserInput
 from rasp.detectors import AttackKind, Finding
 from rasp.detectors import sql as sql_detector
 from rasp.lexers.sql import Dialect
 from rasp.report import emit, metrics
 
-__all__ = ["AttackBlocked", "Incident", "active_config", "check_sql", "configure"]
+__all__ = ["AttackBlocked", "Incident", "Sink", "active_config", "check_sql", "configure"]
 
 _log = logging.getLogger(__name__)
 
@@ -88,68 +88,76 @@ class AttackBlocked(BaseException):
         self.incident = incident
 
 
-def check_sql(query: object, *, sink: str, dialect: Dialect, skip_modules: tuple[str, ...]) -> None:
-    """Check a statement about to run; raise :class:`AttackBlocked` to stop it."""
-    context = current()
-    if context is None or context.suppressed:
+@dataclass(frozen=True, slots=True)
+class Sink:
+    """A guarded call site family, as reported: ``sqlite3``, ``psycopg``, ..."""
+
+    name: str
+    dialect: Dialect
+    skip_modules: tuple[str, ...]
+    """Modules of the driver, skipped with the agent's own when finding the app's code."""
+
+
+def check_sql(context: RequestContext, query: object, sink: Sink) -> None:
+    """Check a statement about to run in ``context``; raise :class:`AttackBlocked` to stop it.
+
+    Sinks call this only inside a request (``current()`` is not None), so the cost outside
+    requests stays one context-variable lookup. This is the hot path: it stays flat.
+    """
+    if context.suppressed or _config.mode is Mode.OFF:
         return
     incident = None
     try:
-        incident = _check_sql(context, query, sink, dialect, skip_modules)
+        text = query if type(query) is str else _text(query)
+        if text:
+            candidates = context.matcher(sql_detector.candidate_needles).candidates(text)
+            for user_input in candidates:
+                incident = _judge_sql(context, text, user_input, sink)
+                if incident is not None:
+                    break
     except Exception:
         _internal_error("check_sql")
         if _config.fail_closed:
-            incident = _failure_incident(context, sink, skip_modules)
+            incident = _failure_incident(context, sink)
     if incident is not None and incident.action == "blocked":
         context.blocked = incident
         raise AttackBlocked(incident)
 
 
-def _check_sql(
-    context: RequestContext,
-    query: object,
-    sink: str,
-    dialect: Dialect,
-    skip_modules: tuple[str, ...],
-) -> Incident | None:
-    mode = _config.mode
-    if mode is Mode.OFF:
-        return None
+def _text(query: object) -> str | None:
     if isinstance(query, str):
-        text = query
-    elif isinstance(query, (bytes, bytearray, memoryview)):
-        text = bytes(query).decode("utf-8", "surrogateescape")
-    else:
+        return query
+    if isinstance(query, (bytes, bytearray, memoryview)):
+        return bytes(query).decode("utf-8", "surrogateescape")
+    return None  # psycopg's Composed and the like are rendered by their sink
+
+
+def _judge_sql(
+    context: RequestContext, text: str, user_input: UserInput, sink: Sink
+) -> Incident | None:
+    finding = sql_detector.detect(text, user_input.value, dialect=sink.dialect)
+    if finding is None:
         return None
-    for user_input in context.matcher(sql_detector.needles).candidates(text):
-        finding = sql_detector.detect(text, user_input.value, dialect=dialect)
-        if finding is not None:
-            statement = sql_detector.redact(text, dialect)
-            return _report(
-                context, finding, sink, dialect.value, user_input.label, user_input.value,
-                statement, skip_modules,
-            )  # fmt: skip
-    return None
+    statement = sql_detector.redact(text, sink.dialect)
+    return _report(context, finding, sink, user_input.label, user_input.value, statement)
 
 
 def _report(
     context: RequestContext,
     finding: Finding,
-    sink: str,
-    dialect: str | None,
+    sink: Sink,
     source: str,
     value: str,
     statement: str,
-    skip_modules: tuple[str, ...],
 ) -> Incident:
     mode = _config.mode
-    code_file, code_line, code_function = _app_frame(skip_modules)
+    code_file, code_line, code_function = _app_frame(sink.skip_modules)
     incident = Incident(
         id=uuid.uuid4().hex[:20],
         kind=finding.kind,
         reason=finding.reason,
-        sink=sink,
-        dialect=dialect,
+        sink=sink.name,
+        dialect=sink.dialect.value,
         input_source=source,
         input_value=_truncate(value, MAX_INPUT_CHARS),
         statement=_truncate(statement, MAX_STATEMENT_CHARS),
@@ -168,13 +176,11 @@ def _report(
     return incident
 
 
-def _failure_incident(
-    context: RequestContext, sink: str, skip_modules: tuple[str, ...]
-) -> Incident | None:
+def _failure_incident(context: RequestContext, sink: Sink) -> Incident | None:
     """In fail-closed mode, a check that could not finish blocks the call."""
     try:
         finding = Finding(AttackKind.SQL_INJECTION, "agent failed during the check", 0, 0, "")
-        return _report(context, finding, sink, None, "", "", "", skip_modules)
+        return _report(context, finding, sink, "", "", "")
     except Exception:
         _internal_error("fail_closed")
         return None

@@ -77,10 +77,11 @@ def detect(
     needle_source = _as_text(user_input)
     if query_text is None or needle_source is None or len(needle_source) < MIN_INPUT_LENGTH:
         return None
-    try:
-        dialect = Dialect.parse(dialect)
-    except (ValueError, AttributeError):
-        dialect = Dialect.GENERIC
+    if type(dialect) is not Dialect:
+        try:
+            dialect = Dialect.parse(dialect)
+        except (ValueError, AttributeError):
+            dialect = Dialect.GENERIC
     if _QUOTES_ONLY.fullmatch(needle_source):
         return None
     regions: Regions | None = None
@@ -138,6 +139,17 @@ def needles(user_input: str) -> list[str]:
                 if decoded not in needles:
                     needles.append(decoded)
     return needles
+
+
+def candidate_needles(user_input: str) -> list[str]:
+    """The needles of :func:`needles` that :func:`detect` could ever judge an injection.
+
+    The guard looks for these in every statement, so inputs that can never add structure
+    (word characters only, quotes only, one character) cost nothing there.
+    """
+    if len(user_input) < MIN_INPUT_LENGTH or _QUOTES_ONLY.fullmatch(user_input):
+        return []
+    return [n for n in needles(user_input) if not _WORD_ONLY.fullmatch(n)]
 
 
 def _scan(query: str, needle: str, regions: Regions, dialect: Dialect) -> Finding | None:

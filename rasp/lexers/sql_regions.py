@@ -27,8 +27,21 @@ class Regions(NamedTuple):
     closed: list[bool]
 
 
-# Where a literal or comment starts; the engine jumps between these at C speed, and only
-# PostgreSQL's "$" inside an identifier (a$b$) ever makes a false start.
+# Where a literal or comment may start: one character class, which the engine scans for
+# fastest; a "-", "/" or "$" that starts nothing sends the scan to the exact pattern below,
+# which skips runs of them (a "-----" run, say) in one call instead of one step each.
+_MAYBE = {
+    Dialect.GENERIC: re.compile(r"['\"`/-]"),
+    Dialect.SQLITE: re.compile(r"['\"`\[/-]"),
+    Dialect.POSTGRESQL: re.compile(r"['\"$/-]"),
+    Dialect.MYSQL: re.compile(r"['\"`#/-]"),
+}
+_SURE_CHARS = {
+    Dialect.GENERIC: "'\"`",
+    Dialect.SQLITE: "'\"`[",
+    Dialect.POSTGRESQL: "'\"",
+    Dialect.MYSQL: "'\"`#",
+}
 _SPECIAL = {
     Dialect.GENERIC: re.compile(r"['\"`]|--|/\*"),
     Dialect.SQLITE: re.compile(r"['\"`\[]|--|/\*"),
@@ -84,7 +97,9 @@ _DELIMITED = {
 
 def scan(sql: str, dialect: Dialect) -> Regions:
     """The literal and comment regions of ``sql``."""
+    maybe = _MAYBE[dialect].search
     search = _SPECIAL[dialect].search
+    sure = _SURE_CHARS[dialect]
     match = _DELIMITED[dialect].match
     closers = _lexer._CLOSERS
     kinds = _lexer._GROUP_KINDS
@@ -93,9 +108,13 @@ def scan(sql: str, dialect: Dialect) -> Regions:
     starts, ends, region_kinds, closed_flags = regions
     pos = 0
     while True:
-        found = search(sql, pos)
+        found = maybe(sql, pos)
         if found is None:
             break
+        if found.group() not in sure:
+            found = search(sql, found.start())
+            if found is None:
+                break
         at = found.start()
         if postgres and at:
             at = _postgres_start(sql, at)

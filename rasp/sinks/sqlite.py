@@ -16,7 +16,7 @@ from typing import Any
 import wrapt
 
 from rasp.context import current
-from rasp.guard import check_sql
+from rasp.guard import Sink, check_sql
 from rasp.lexers.sql import Dialect
 from rasp.sinks import Patch
 
@@ -24,15 +24,15 @@ __all__ = ["PATCHES"]
 
 _log = logging.getLogger(__name__)
 
-SINK = "sqlite3"
-_SKIP = ("sqlite3",)
+SINK = Sink("sqlite3", Dialect.SQLITE, skip_modules=("sqlite3",))
 _FACTORY_POSITION = 5  # connect(database, timeout, detect_types, isolation_level,
 #                                check_same_thread, factory, ...)
 
 
 def _check(sql: object) -> None:
-    if current() is not None:
-        check_sql(sql, sink=SINK, dialect=Dialect.SQLITE, skip_modules=_SKIP)
+    context = current()
+    if context is not None:
+        check_sql(context, sql, SINK)
 
 
 @functools.cache

@@ -131,7 +131,9 @@ def test_an_input_in_a_dollar_quote_without_its_tag_is_never_flagged(value: str)
 SLOWDOWN_BOUND = 25
 SMALL = 64 * 1024
 LARGE = 1024 * 1024
-BENIGN_UNIT = "SELECT id, name FROM users WHERE name = 'x' AND id = 42 ORDER BY name;\n"
+# Dense with literals, as a bulk INSERT is: the detector's work grows with the number of
+# literals and comments, so the benign stream must have as many as a dense attack text.
+BENIGN_UNIT = "INSERT INTO t VALUES ('a', 'b', 1), ('c', 'd', 2), ('e', 'f', 3);\n"
 
 
 def _fill(unit: str, size: int) -> str:

@@ -21,6 +21,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 import rasp
+import rasp.sinks.sqlite
 from rasp import guard
 from rasp.config import Config, Mode
 from rasp.context import BodyCapture, current
@@ -556,13 +557,13 @@ def test_double_wrapping_checks_once(
     db_path: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls: list[str] = []
-    check = guard._check_sql
+    check = rasp.sinks.sqlite.check_sql
 
     def counting(*args: Any) -> Any:
         calls.append(args[1])
         return check(*args)
 
-    monkeypatch.setattr(guard, "_check_sql", counting)
+    monkeypatch.setattr(rasp.sinks.sqlite, "check_sql", counting)
     captures: list[object] = []
 
     class CountingCapture(BodyCapture):

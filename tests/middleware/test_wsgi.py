@@ -16,6 +16,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 import rasp
+import rasp.sinks.sqlite
 from rasp import guard
 from rasp.config import Config, Mode
 from rasp.context import BodyCapture, current
@@ -621,13 +622,13 @@ def test_double_wrapping_checks_once(
     db_path: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls: list[str] = []
-    check = guard._check_sql
+    check = rasp.sinks.sqlite.check_sql
 
     def counting(*args: Any) -> Any:
         calls.append(args[1])
         return check(*args)
 
-    monkeypatch.setattr(guard, "_check_sql", counting)
+    monkeypatch.setattr(rasp.sinks.sqlite, "check_sql", counting)
     captures: list[object] = []
 
     class CountingCapture(BodyCapture):
