@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import argparse
 import random
+import sqlite3
 import statistics
 import string
-import sqlite3
 import sys
 import time
-from urllib.parse import urlencode
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from rasp import Config, protect, unprotect
 from rasp.context import _CURRENT, RequestContext, UserInput
@@ -123,8 +123,10 @@ def main() -> int:
             (f"match in literal, {count} varied inputs", _context(_inputs(count, value)))
         )
 
-    print(f"sqlite3 execute() of a fresh ~100-char statement; median of {rounds} interleaved "
-          f"rounds x {calls} calls; Python {sys.version.split()[0]}")
+    print(
+        f"sqlite3 execute() of a fresh ~100-char statement; median of {rounds} interleaved "
+        f"rounds x {calls} calls; Python {sys.version.split()[0]}"
+    )
     print(f"{'scenario':<40}{'baseline us':>12}{'guarded us':>12}{'added us':>10}{'ratio':>8}")
     for name, context in scenarios:
         base_times, guard_times = [], []
@@ -136,8 +138,10 @@ def main() -> int:
             finally:
                 _CURRENT.reset(token)
         base, guard = statistics.median(base_times), statistics.median(guard_times)
-        print(f"{name:<40}{base * 1e6:>12.2f}{guard * 1e6:>12.2f}"
-              f"{(guard - base) * 1e6:>10.2f}{guard / base:>8.2f}")
+        print(
+            f"{name:<40}{base * 1e6:>12.2f}{guard * 1e6:>12.2f}"
+            f"{(guard - base) * 1e6:>10.2f}{guard / base:>8.2f}"
+        )
     unprotect()
     return 0
 

@@ -38,35 +38,76 @@ class Step:
 
 STEPS = (
     Step("search for a lamp", "GET", "/products?name=lamp"),
-    Step("UNION steals the canary", "GET",
-         "/products?name=" + urllib.parse.quote("x' UNION SELECT id, secret, 'x', 0 FROM canary--"),
-         attack=True),
+    Step(
+        "UNION steals the canary",
+        "GET",
+        "/products?name=" + urllib.parse.quote("x' UNION SELECT id, secret, 'x', 0 FROM canary--"),
+        attack=True,
+    ),
     Step("sort by price", "GET", "/products?sort=price"),
-    Step("blind boolean in ORDER BY", "GET", "/products?sort=" + urllib.parse.quote(
-        "(CASE WHEN (SELECT substr(secret,1,1) FROM canary WHERE id=1)='c' THEN price ELSE id END)"
-    ), attack=True),
+    Step(
+        "blind boolean in ORDER BY",
+        "GET",
+        "/products?sort="
+        + urllib.parse.quote(
+            "(CASE WHEN (SELECT substr(secret,1,1) FROM canary WHERE id=1)='c'"
+            " THEN price ELSE id END)"
+        ),
+        attack=True,
+    ),
     Step("product 2", "GET", "/products/2"),
     Step("numeric tautology", "GET", "/products/" + urllib.parse.quote("1 OR 1=1"), attack=True),
     Step("alice logs in", "POST", "/login", form={"user": "alice", "password": "wonderland"}),
-    Step("admin'-- skips the password", "POST", "/login",
-         form={"user": "admin'--", "password": "guess"}, attack=True),
-    Step("JSON lookup of alice", "POST", "/api/users/lookup", json_body={"user": {"name": "alice"}}),
-    Step("JSON tautology", "POST", "/api/users/lookup",
-         json_body={"user": {"name": "' OR '1'='1"}}, attack=True),
-    Step("unsubscribe an email", "POST", "/newsletter/unsubscribe",
-         form={"email": "bob@example.com"}),
-    Step("stacked DROP TABLE", "POST", "/newsletter/unsubscribe",
-         form={"email": "x'; DROP TABLE canary; --"}, attack=True),
+    Step(
+        "admin'-- skips the password",
+        "POST",
+        "/login",
+        form={"user": "admin'--", "password": "guess"},
+        attack=True,
+    ),
+    Step(
+        "JSON lookup of alice", "POST", "/api/users/lookup", json_body={"user": {"name": "alice"}}
+    ),
+    Step(
+        "JSON tautology",
+        "POST",
+        "/api/users/lookup",
+        json_body={"user": {"name": "' OR '1'='1"}},
+        attack=True,
+    ),
+    Step(
+        "unsubscribe an email", "POST", "/newsletter/unsubscribe", form={"email": "bob@example.com"}
+    ),
+    Step(
+        "stacked DROP TABLE",
+        "POST",
+        "/newsletter/unsubscribe",
+        form={"email": "x'; DROP TABLE canary; --"},
+        attack=True,
+    ),
     Step("kitchen recommendations", "GET", "/recommendations?category=kitchen"),
-    Step("attack in error-swallowing code", "GET",
-         "/recommendations?category=" + urllib.parse.quote("office' OR 1=1 --"), attack=True),
-    Step("review with odd-looking text", "POST", "/products/1/reviews", json_body={
-        "author": "Seán O'Brien",
-        "body": "Select the best; drop the rest -- 10/10, would order by 1=1 again 😀",
-    }),
+    Step(
+        "attack in error-swallowing code",
+        "GET",
+        "/recommendations?category=" + urllib.parse.quote("office' OR 1=1 --"),
+        attack=True,
+    ),
+    Step(
+        "review with odd-looking text",
+        "POST",
+        "/products/1/reviews",
+        json_body={
+            "author": "Seán O'Brien",
+            "body": "Select the best; drop the rest -- 10/10, would order by 1=1 again 😀",
+        },
+    ),
     Step("safe search for O'Brien", "GET", "/safe/products?name=" + urllib.parse.quote("O'Brien")),
-    Step("10 KB of prose in a review", "POST", "/products/2/reviews",
-         form={"author": "alice", "body": "It's a 'fine' kettle; or is it? " * 320}),
+    Step(
+        "10 KB of prose in a review",
+        "POST",
+        "/products/2/reviews",
+        form={"author": "alice", "body": "It's a 'fine' kettle; or is it? " * 320},
+    ),
 )
 
 
@@ -101,8 +142,10 @@ def main() -> int:
     for line in log_path.read_text(errors="replace").splitlines():
         if '"event":"rasp.attack"' in line:
             alert = json.loads(line[line.index("{") :])
-            print(f"  {alert['action']:<9} {alert['input_source']:<20} "
-                  f"{alert['code_function']}() line {alert['code_line']}: {alert['statement']}")
+            print(
+                f"  {alert['action']:<9} {alert['input_source']:<20} "
+                f"{alert['code_function']}() line {alert['code_line']}: {alert['statement']}"
+            )
     print("\nPrometheus counters from the in-process /metrics endpoint:")
     for line in metrics.splitlines():
         if line.startswith("rasp_") and "_created" not in line:

@@ -54,8 +54,10 @@ class Config:
     mode: Mode = Mode.BLOCK
     body_limit: int = 1024 * 1024
     """Bytes of request body kept for scanning; a larger body is not scanned (and counted)."""
-    max_inputs: int = 4096
-    """User inputs kept per request; the rest are not scanned (and counted)."""
+    max_inputs: int = 1_000_000
+    """User inputs kept per request; the rest are not scanned (and counted). The default is
+    above what the default body limit can hold, so that limit binds first: inputs dropped
+    here are inputs an attacker could hide a payload behind."""
     fail_closed: bool = False
     """When the agent itself fails during a check: False lets the call run, True blocks it."""
     metrics_path: str | None = None

@@ -88,7 +88,7 @@ class InputMatcher:
             groups = self._groups
             if groups is None:
                 groups = self._index()
-            keys = set(zip(payload, payload[1:], payload[2:], payload[3:]))
+            keys = set(zip(payload, payload[1:], payload[2:], payload[3:], strict=False))
             hit = groups.keys() & keys
             positions = sorted(
                 [p for key in hit for p in groups[key]]

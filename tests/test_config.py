@@ -30,7 +30,7 @@ def test_defaults() -> None:
     assert config == Config()
     assert config.mode is Mode.BLOCK
     assert config.body_limit == 1024 * 1024
-    assert config.max_inputs == 4096
+    assert config.max_inputs == 1_000_000
     assert config.fail_closed is False
     assert config.metrics_path is None
     assert set(config.origins.values()) == {"default"}

@@ -80,7 +80,8 @@ def _quoted(name: str, opening: str, quote: str, *, backslash: bool = False) -> 
         body = rf"[^{q}\\]*(?:(?:\\.|{q}{q})[^{q}\\]*)*\\?"
     else:
         body = rf"[^{q}]*(?:{q}{q}[^{q}]*)*"
-    return rf"(?P<{name}>{opening}(?=(?P<{name}_body>{body}))(?P={name}_body)(?P<{name}_close>{q})?)"
+    atomic_body = rf"(?=(?P<{name}_body>{body}))(?P={name}_body)"
+    return rf"(?P<{name}>{opening}{atomic_body}(?P<{name}_close>{q})?)"
 
 
 _WS = r"(?P<ws>\s+)"

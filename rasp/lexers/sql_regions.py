@@ -45,9 +45,7 @@ _SURE_CHARS = {
 _SPECIAL = {
     Dialect.GENERIC: re.compile(r"['\"`]|--|/\*"),
     Dialect.SQLITE: re.compile(r"['\"`\[]|--|/\*"),
-    Dialect.POSTGRESQL: re.compile(
-        r"['\"]|--|/\*|\$(?:[A-Za-z_\x80-\uffff][\w\x80-\uffff]*)?\$"
-    ),
+    Dialect.POSTGRESQL: re.compile(r"['\"]|--|/\*|\$(?:[A-Za-z_\x80-\uffff][\w\x80-\uffff]*)?\$"),
     Dialect.MYSQL: re.compile(r"['\"`#]|--(?:[\x00-\x20]|$)|/\*"),
 }
 _DELIMITED = {

@@ -56,6 +56,19 @@ def install() -> None:
                 continue
             _hooks_registered.add(patch.module)
             wrapt.register_post_import_hook(_on_import, patch.module)
+    contained("unguarded_connections", _warn_unguarded_connections)
+
+
+def _warn_unguarded_connections() -> None:
+    from rasp.sinks.sqlite import connections_opened_before
+
+    count = connections_opened_before()
+    if count:
+        _log.warning(
+            "rasp: %d sqlite3 connection(s) were opened before rasp.protect(); statements "
+            "run on them are not checked. Call rasp.protect() before the app connects.",
+            count,
+        )
 
 
 def uninstall() -> None:

@@ -115,6 +115,26 @@ def _wrap_connect(original: Any) -> Any:
     return wrapt.FunctionWrapper(original, _connect)
 
 
+def connections_opened_before() -> int:
+    """How many sqlite3 connections opened before the guard exist (they stay unguarded).
+
+    Their class is an immutable C type, so they cannot be guarded after the fact; the best
+    the agent can do is say so, once, at start-up.
+    """
+    import gc
+    import sys
+
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is None:
+        return 0
+    connection_type = sqlite3.Connection
+    return sum(
+        1
+        for obj in gc.get_objects()
+        if isinstance(obj, connection_type) and not getattr(type(obj), "_rasp_guarded", False)
+    )
+
+
 PATCHES = (
     Patch("sqlite3", "connect", _wrap_connect),
     Patch("sqlite3.dbapi2", "connect", _wrap_connect),

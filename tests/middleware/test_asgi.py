@@ -22,7 +22,6 @@ from starlette.websockets import WebSocket
 
 import rasp
 import rasp.sinks.sqlite
-from rasp import guard
 from rasp.config import Config, Mode
 from rasp.context import BodyCapture, current
 

@@ -17,7 +17,6 @@ from prometheus_client import REGISTRY
 
 import rasp
 import rasp.sinks.sqlite
-from rasp import guard
 from rasp.config import Config, Mode
 from rasp.context import BodyCapture, current
 

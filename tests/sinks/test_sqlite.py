@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import _sqlite3
+import logging
 import sqlite3
 import sqlite3.dbapi2
 import subprocess
@@ -263,6 +264,7 @@ from rasp.sources import wsgi_context
 rasp.protect(rasp.Config())
 {after}
 import _sqlite3
+import logging
 import sqlite3.dbapi2
 assert "sqlite3" in sys.modules
 for connect in (sqlite3.connect, sqlite3.dbapi2.connect):
@@ -352,4 +354,20 @@ def test_internal_error_blocks_when_fail_closed(monkeypatch: pytest.MonkeyPatch)
             conn.execute("SELECT 1")
     finally:
         conn.close()
+        rasp.unprotect()
+
+
+def test_protect_warns_about_connections_opened_before(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    rasp.unprotect()
+    early = sqlite3.connect(":memory:")
+    try:
+        with caplog.at_level(logging.WARNING, logger="rasp.sinks"):
+            rasp.protect(rasp.Config())
+        warnings = [r.getMessage() for r in caplog.records if r.name == "rasp.sinks"]
+        assert any("opened before rasp.protect()" in message for message in warnings)
+        assert not getattr(type(early), "_rasp_guarded", False)
+    finally:
+        early.close()
         rasp.unprotect()
