@@ -96,9 +96,14 @@ class Sink:
     dialect: Dialect
     skip_modules: tuple[str, ...]
     """Modules of the driver, skipped with the agent's own when finding the app's code."""
+    render: Callable[[object, object], str | None] | None = None
+    """For queries that are not text (psycopg's ``sql.Composed``): ``render(query, owner)``
+    gives the text the driver will send, with ``owner`` the cursor or connection called."""
 
 
-def check_sql(context: RequestContext, query: object, sink: Sink) -> None:
+def check_sql(
+    context: RequestContext, query: object, sink: Sink, owner: object = None
+) -> None:
     """Check a statement about to run in ``context``; raise :class:`AttackBlocked` to stop it.
 
     Sinks call this only inside a request (``current()`` is not None), so the cost outside
@@ -108,7 +113,12 @@ def check_sql(context: RequestContext, query: object, sink: Sink) -> None:
         return
     incident = None
     try:
-        text = query if type(query) is str else _text(query)
+        if type(query) is str:
+            text: str | None = query
+        elif sink.render is not None and not isinstance(query, (bytes, bytearray, memoryview)):
+            text = sink.render(query, owner)
+        else:
+            text = _text(query)
         if text:
             candidates = context.matcher(sql_detector.candidate_needles).candidates(text)
             for user_input in candidates:

@@ -24,8 +24,18 @@ __all__ = ["Patch", "install", "installed", "uninstall"]
 
 _log = logging.getLogger(__name__)
 
-# The sink modules, each exposing PATCHES: tuple[Patch, ...].
-FAMILIES = ("rasp.sinks.sqlite",)
+# The sink modules, each exposing PATCHES: tuple[Patch, ...]. They must not import the
+# library they patch at their top level: the patches apply when the app imports it.
+FAMILIES = (
+    "rasp.sinks.sqlite",
+    "rasp.sinks.psycopg",
+    "rasp.sinks.psycopg2",
+    "rasp.sinks.asyncpg",
+    "rasp.sinks.pymysql",
+    "rasp.sinks.mysqldb",
+    "rasp.sinks.aiosqlite",
+    "rasp.sinks.aiomysql",
+)
 
 
 @dataclass(frozen=True, slots=True)

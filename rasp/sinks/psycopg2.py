@@ -1,0 +1,7 @@
+"""psycopg2: not guarded yet (work in progress)."""
+
+from __future__ import annotations
+
+from rasp.sinks import Patch
+
+PATCHES: tuple[Patch, ...] = ()
