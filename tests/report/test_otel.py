@@ -1,0 +1,66 @@
+"""Attacks become OpenTelemetry span events on the request's span (SDK only in tests)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
+
+import rasp
+from rasp.context import _CURRENT, RequestContext, UserInput
+
+ATTACK = "x' OR '1'='1"
+
+
+@pytest.fixture
+def tracer() -> Iterator[tuple[trace.Tracer, InMemorySpanExporter]]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield provider.get_tracer("test"), exporter
+    provider.shutdown()
+
+
+def _run_in_request(mode: rasp.Mode) -> None:
+    rasp.protect(rasp.Config(mode=mode))
+    db = sqlite3.connect(":memory:")
+    context = RequestContext("GET", "/users", lambda _c: [UserInput("query", "name", ATTACK)])
+    token = _CURRENT.set(context)
+    try:
+        db.execute("CREATE TABLE users (name TEXT)")
+        db.execute(f"SELECT * FROM users WHERE name = '{ATTACK}'")
+    finally:
+        _CURRENT.reset(token)
+        db.close()
+        rasp.unprotect()
+
+
+@pytest.mark.parametrize("mode", [rasp.Mode.BLOCK, rasp.Mode.MONITOR])
+def test_attack_is_an_event_on_the_current_span(
+    tracer: tuple[trace.Tracer, InMemorySpanExporter], mode: rasp.Mode
+) -> None:
+    tracer_, exporter = tracer
+    with tracer_.start_as_current_span("GET /users"):
+        try:
+            _run_in_request(mode)
+        except rasp.AttackBlocked:
+            assert mode is rasp.Mode.BLOCK
+    (span,) = exporter.get_finished_spans()
+    (event,) = [e for e in span.events if e.name == "rasp.attack"]
+    attributes = dict(event.attributes or {})
+    assert attributes["security_rule.category"] == "sql_injection"
+    assert attributes["rasp.input.source"] == "query.name"
+    assert attributes["db.system"] == "sqlite"
+    assert attributes["db.query.text"] == "SELECT * FROM users WHERE name = ? OR ?=?"
+    assert attributes["code.filepath"] == __file__
+    assert attributes["rasp.action"] == ("blocked" if mode is rasp.Mode.BLOCK else "monitored")
+    if mode is rasp.Mode.BLOCK:
+        assert span.status.status_code is StatusCode.ERROR
+    else:
+        assert span.status.status_code is not StatusCode.ERROR
