@@ -97,10 +97,14 @@ class InputMatcher:
             if not positions:
                 return []
         hits: list[UserInput] = []
+        seen: set[int] = set()
         owners = self._owners
         for position in positions:
-            if needles[position] in payload and owners[position] not in hits:
-                hits.append(owners[position])
+            if needles[position] in payload:
+                owner = owners[position]
+                if id(owner) not in seen:
+                    seen.add(id(owner))
+                    hits.append(owner)
         return hits
 
     def _index(self) -> dict[tuple[str, ...], list[int]]:
@@ -131,6 +135,7 @@ class RequestContext:
         "_matchers",
         "blocked",
         "body",
+        "finished",
         "incidents",
         "method",
         "path",
@@ -154,6 +159,9 @@ class RequestContext:
         self.route: str | None = None
         self.body = body
         self.blocked: Incident | None = None
+        self.finished = False
+        """Set when the response is done: a task the request started and left running
+        (it inherited this context) is no longer judged by this request's inputs."""
         self.incidents: list[Incident] = []
         self.suppressed = 0
         self._collect = collect

@@ -109,7 +109,7 @@ def check_sql(
     Sinks call this only inside a request (``current()`` is not None), so the cost outside
     requests stays one context-variable lookup. This is the hot path: it stays flat.
     """
-    if context.suppressed or _config.mode is Mode.OFF:
+    if context.suppressed or context.finished or _config.mode is Mode.OFF:
         return
     incident = None
     try:
@@ -121,10 +121,13 @@ def check_sql(
             text = _text(query)
         if text:
             candidates = context.matcher(sql_detector.candidate_needles).candidates(text)
-            for user_input in candidates:
-                incident = _judge_sql(context, text, user_input, sink)
-                if incident is not None:
-                    break
+            if candidates:
+                statement = sql_detector.Statement(text, sink.dialect)
+                for user_input in candidates:
+                    finding = statement.judge(user_input.value)
+                    if finding is not None:
+                        incident = _report_sql(context, statement, finding, user_input, sink)
+                        break
     except Exception:
         _internal_error("check_sql")
         if _config.fail_closed:
@@ -142,14 +145,15 @@ def _text(query: object) -> str | None:
     return None  # psycopg's Composed and the like are rendered by their sink
 
 
-def _judge_sql(
-    context: RequestContext, text: str, user_input: UserInput, sink: Sink
-) -> Incident | None:
-    finding = sql_detector.detect(text, user_input.value, dialect=sink.dialect)
-    if finding is None:
-        return None
-    statement = sql_detector.redact(text, sink.dialect)
-    return _report(context, finding, sink, user_input.label, user_input.value, statement)
+def _report_sql(
+    context: RequestContext,
+    statement: sql_detector.Statement,
+    finding: Finding,
+    user_input: UserInput,
+    sink: Sink,
+) -> Incident:
+    redacted = sql_detector.redact(statement.text, sink.dialect)
+    return _report(context, finding, sink, user_input.label, user_input.value, redacted)
 
 
 def _report(

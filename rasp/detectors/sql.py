@@ -23,8 +23,9 @@ __all__ = ["detect", "redact"]
 MIN_INPUT_LENGTH = 2
 
 # Keywords that give an attacker something: new clauses, boolean logic, statements, delays.
-# Sort words (ASC, DESC, NULLS FIRST/LAST) and literal words (NULL, TRUE) are not here on
-# purpose: an input of plain identifiers and those words cannot change what a query does.
+# Sort words (ASC, DESC, NULLS FIRST/LAST) and NULL are not here on purpose: an input of plain
+# identifiers and those words cannot change what a query does. Function names that need
+# parentheses are caught by the parentheses.
 STRUCTURAL_KEYWORDS = frozenset(
     """
     UNION SELECT INSERT UPDATE DELETE DROP ALTER CREATE TRUNCATE REPLACE MERGE UPSERT EXEC
@@ -33,7 +34,10 @@ STRUCTURAL_KEYWORDS = frozenset(
     ILIKE GLOB REGEXP RLIKE MATCH SIMILAR SOUNDS BETWEEN IN EXISTS ANY ALL SOME CASE WHEN THEN
     ELSE END DIV MOD WAITFOR DELAY SHUTDOWN PROCEDURE RETURNING WITH VALUES TABLE DATABASE
     BEGIN COMMIT ROLLBACK SAVEPOINT LOCK UNLOCK HANDLER PREPARE DEALLOCATE DO SHOW DESCRIBE
-    EXPLAIN USE ESCAPE INTERSECT EXCEPT MINUS
+    EXPLAIN USE ESCAPE INTERSECT EXCEPT MINUS ISNULL NOTNULL FOR SHARE NOWAIT SKIP LOCKED
+    OVER WINDOW PARTITION INTERVAL BINARY LATERAL NATURAL CROSS INNER OUTER LEFT RIGHT
+    FULL ON USING AS DISTINCT TOP CAST CONVERT IF IFNULL NULLIF COALESCE GREATEST LEAST
+    UNNEST RECURSIVE TRUE FALSE UNKNOWN
     """.split()
 )
 
@@ -44,6 +48,7 @@ _WORD_ONLY = re.compile(r"\w+")
 # the edges of the literal that holds them.
 _QUOTES_ONLY = re.compile(r"['\"`\\]+")
 _QUOTED = (TokenKind.STRING, TokenKind.QUOTED_IDENTIFIER)
+_QUOTE_CHARS = frozenset("'\"`")
 _BREAKS_OUT = {
     TokenKind.STRING: "breaks out of a quoted literal",
     TokenKind.QUOTED_IDENTIFIER: "breaks out of a quoted identifier",
@@ -75,26 +80,41 @@ def detect(
     """
     query_text = _as_text(query)
     needle_source = _as_text(user_input)
-    if query_text is None or needle_source is None or len(needle_source) < MIN_INPUT_LENGTH:
+    if query_text is None or needle_source is None:
         return None
     if type(dialect) is not Dialect:
         try:
             dialect = Dialect.parse(dialect)
         except (ValueError, AttributeError):
             dialect = Dialect.GENERIC
-    if _QUOTES_ONLY.fullmatch(needle_source):
+    return Statement(query_text, dialect).judge(needle_source)
+
+
+class Statement:
+    """One statement judged against many inputs: its literals and comments are found once."""
+
+    __slots__ = ("_regions", "dialect", "text")
+
+    def __init__(self, text: str, dialect: Dialect) -> None:
+        self.text = text
+        self.dialect = dialect
+        self._regions: Regions | None = None
+
+    def judge(self, user_input: str) -> Finding | None:
+        """A finding when ``user_input`` changed the structure of this statement."""
+        if len(user_input) < MIN_INPUT_LENGTH or _QUOTES_ONLY.fullmatch(user_input):
+            return None
+        text = self.text
+        for needle in needles(user_input):
+            if needle not in text or _WORD_ONLY.fullmatch(needle):
+                continue
+            if self._regions is None:
+                # Literals and comments of the whole statement; tokens only where needed.
+                self._regions = scan(text, self.dialect)
+            finding = _scan(text, needle, self._regions, self.dialect)
+            if finding is not None:
+                return finding
         return None
-    regions: Regions | None = None
-    for needle in needles(needle_source):
-        if needle not in query_text or _WORD_ONLY.fullmatch(needle):
-            continue
-        if regions is None:
-            # Literals and comments of the whole statement; tokens only where needed.
-            regions = scan(query_text, dialect)
-        finding = _scan(query_text, needle, regions, dialect)
-        if finding is not None:
-            return finding
-    return None
 
 
 def redact(query: str, dialect: Dialect | str = Dialect.GENERIC) -> str:
@@ -172,8 +192,11 @@ def _judge(query: str, start: int, end: int, regions: Regions, dialect: Dialect)
     if first >= 0 and start < ends[first]:
         # The occurrence starts inside a literal or comment.
         if end <= ends[first]:
+            if dialect is Dialect.MYSQL and _is_executable_comment(query, starts[first]):
+                # MySQL runs the inside of /*! ... */ as code.
+                return _judge_code(query, start, end, starts[first], ends[first], dialect)
             return _judge_inside(query, start, end, kinds[first], starts[first], ends[first],
-                                 closed[first])  # fmt: skip
+                                 closed[first], dialect)  # fmt: skip
         if start > starts[first]:
             return _BREAKS_OUT[kinds[first]]
         return _ADDS[kinds[first]]
@@ -265,11 +288,14 @@ def _judge_inside(
     token_start: int,
     token_end: int,
     closed: bool,
+    dialect: Dialect,
 ) -> str | None:
     """The occurrence lies within one literal or comment: harmless unless it supplied the
     delimiters."""
     if kind is TokenKind.COMMENT:
-        if token_start >= start:
+        # Supplying part of the opener counts: "bal-{}" with "-5" makes "bal--5".
+        opener = 1 if query[token_start] == "#" else 2
+        if start < token_start + opener:
             return "adds a comment"
         # The app never sends a comment that runs unclosed to the end: the input made it so
         # (in PostgreSQL, a "/*" inside the app's comment nests and swallows the rest).
@@ -286,9 +312,40 @@ def _judge_inside(
             return "opens a quoted literal"
         return None  # the input is one whole literal
     # An unclosed literal around the input: its trailing quote or backslash escaped the
-    # app's closing quote ('abc'' or 'abc\').
+    # app's closing quote.
     if not closed:
         return "leaves a quoted literal unclosed"
     if token_end == end:
         return "closes a quoted literal"
+    if _escapes_closing_quote(query, start, end, token_start, dialect):
+        return "escapes the closing quote of a quoted literal"
     return None
+
+
+def _escapes_closing_quote(
+    query: str, start: int, end: int, token_start: int, dialect: Dialect
+) -> bool:
+    """Did the input end in a quote or backslash that made the app's closing quote an escaped
+    one, so the app's own text after it became part of the literal? (Input ``abc'`` in
+    ``'abc'' AND b = 'x'``.) An app that escaped the input leaves the escaped form at the
+    same place instead (``abc''`` then its closing quote): that is fine.
+    """
+    quote = query[end : end + 1]
+    if not quote or quote not in _QUOTE_CHARS:
+        return False
+    needle = query[start:end]
+    run = len(needle) - len(needle.rstrip(quote))
+    if run % 2 == 1:
+        return not query.startswith(needle.replace(quote, quote + quote), start)
+    backslashes = dialect is Dialect.MYSQL or (
+        dialect is Dialect.POSTGRESQL and query[token_start] in "Ee"
+    )
+    if backslashes:
+        slashes = len(needle) - len(needle.rstrip("\\"))
+        if slashes % 2 == 1:
+            return not query.startswith(needle.replace("\\", "\\\\"), start)
+    return False
+
+
+def _is_executable_comment(query: str, start: int) -> bool:
+    return query.startswith("/*!", start) or query.startswith("/*M!", start)

@@ -93,6 +93,7 @@ class ASGIMiddleware:
             elif held_start is not None:  # an app that sent headers and no body message
                 await send(held_start)
         finally:
+            context.finished = True
             _CURRENT.reset(token)
             if body.overflowed:
                 contained("metrics", metrics.inputs_skipped, "body_too_large")

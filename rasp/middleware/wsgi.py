@@ -251,6 +251,7 @@ class _Body:
 
 
 def _finish(context: RequestContext) -> None:
+    context.finished = True
     body = context.body
     if body is not None and body.overflowed:
         contained("metrics", metrics.inputs_skipped, "body_too_large")

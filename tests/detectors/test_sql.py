@@ -586,3 +586,43 @@ def test_redact_hides_the_payload_of_an_escaped_attack() -> None:
 
 def test_redact_default_dialect_is_generic() -> None:
     assert redact("SELECT 'a' # 'b'") == redact("SELECT 'a' # 'b'", "generic") == "SELECT ? # ?"
+
+
+# --- found in review: each was a bypass before its fix ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "value", "dialect"),
+    [
+        # NOTNULL/ISNULL bind looser than "=": "(pin = 0) NOTNULL" is always true.
+        ("SELECT * FROM t WHERE name = 'bob' AND pin = 0 NOTNULL", "0 NOTNULL", "sqlite"),
+        ("SELECT * FROM t WHERE name = 'bob' AND pin = 0 ISNULL", "0 ISNULL", "postgresql"),
+        # Row locks from a numeric context.
+        ("SELECT * FROM t WHERE id = 1 FOR SHARE", "1 FOR SHARE", "postgresql"),
+        # The app's "-" and the input's "-" make a comment together.
+        ("UPDATE acct SET bal = bal--5 WHERE id = 7", "-5", "sqlite"),
+        ("UPDATE acct SET bal = bal-- 5 WHERE id = 7", "- 5", "mysql"),
+        # A trailing backslash escapes the app's closing quote (MySQL escapes are on).
+        ("SELECT * FROM t WHERE a = 'abc\\' AND b = 'x'", "abc\\", "mysql"),
+        # MySQL runs the inside of an executable comment the app wrote.
+        ("SELECT 0 /*! OR 1=1*/", "! OR 1=1", "mysql"),
+    ],
+)
+def test_review_bypasses_are_caught(query: str, value: str, dialect: str) -> None:
+    assert detect(query, value, dialect=dialect)
+
+
+@pytest.mark.parametrize(
+    ("query", "value", "dialect"),
+    [
+        # Properly escaped inputs that end in a quote or backslash.
+        ("SELECT * FROM t WHERE a = 'abc'''", "abc'", "sqlite"),
+        ("SELECT * FROM t WHERE a = 'abc\\\\' AND b = 'x'", "abc\\", "mysql"),
+        ("SELECT * FROM t WHERE a LIKE '%abc''%'", "abc'", "postgresql"),
+        # A comment of the app's own, around the input.
+        ("SELECT 1 /* build 5 */", "build 5", "mysql"),
+        ("SELECT * FROM t ORDER BY name COLLATE NOCASE", "name COLLATE NOCASE", "sqlite"),
+    ],
+)
+def test_review_fixes_keep_honest_input_quiet(query: str, value: str, dialect: str) -> None:
+    assert detect(query, value, dialect=dialect) is None

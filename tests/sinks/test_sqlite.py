@@ -318,7 +318,7 @@ def _broken_detector(*args: Any, **kwargs: Any) -> Any:
 
 def test_internal_error_fails_open(db: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(guard, "raise_internal_errors", False)
-    monkeypatch.setattr(sql_detector, "detect", _broken_detector)
+    monkeypatch.setattr(sql_detector.Statement, "judge", _broken_detector)
     before = _internal_errors("check_sql")
     with request(name=ATTACK):
         rows = db.execute(ATTACK_SQL).fetchall()
@@ -329,14 +329,14 @@ def test_internal_error_fails_open(db: sqlite3.Connection, monkeypatch: pytest.M
 def test_internal_error_raises_in_tests(
     db: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sql_detector, "detect", _broken_detector)
+    monkeypatch.setattr(sql_detector.Statement, "judge", _broken_detector)
     with request(name=ATTACK), pytest.raises(RuntimeError, match="detector bug"):
         db.execute(ATTACK_SQL)
 
 
 def test_internal_error_blocks_when_fail_closed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(guard, "raise_internal_errors", False)
-    monkeypatch.setattr(sql_detector, "detect", _broken_detector)
+    monkeypatch.setattr(sql_detector.Statement, "judge", _broken_detector)
     rasp.protect(rasp.Config(fail_closed=True))
     conn = sqlite3.connect(":memory:")
     ran: list[str] = []
