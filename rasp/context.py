@@ -31,7 +31,8 @@ class UserInput(NamedTuple):
 
 
 class BodyCapture:
-    """A copy of the request body as the app reads it, up to a limit."""
+    """A copy of the request body as the app reads it, up to a limit (the rest is not kept,
+    and ``overflowed`` says so)."""
 
     __slots__ = ("complete", "data", "limit", "overflowed")
 
@@ -44,9 +45,11 @@ class BodyCapture:
     def add(self, chunk: bytes) -> None:
         if self.overflowed or not chunk:
             return
-        if len(self.data) + len(chunk) > self.limit:
+        room = self.limit - len(self.data)
+        if len(chunk) > room:
+            # Keep the first ``limit`` bytes: they are still scanned, as far as they parse.
             self.overflowed = True
-            self.data.clear()
+            self.data += chunk[:room]
             return
         self.data += chunk
 

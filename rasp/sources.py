@@ -25,6 +25,7 @@ __all__ = ["asgi_context", "collect_inputs", "wsgi_context"]
 _log = logging.getLogger(__name__)
 
 MAX_JSON_DEPTH = 64
+MAX_PATH_SUFFIXES = 32
 _NOT_INPUT_HEADERS = frozenset({"cookie"})
 _BAD_BYTE = re.compile("[\udc80-\udcff]")  # undecodable bytes, after surrogateescape
 
@@ -50,6 +51,9 @@ def _wsgi_text(value: str) -> str:
 
 def _collect_wsgi(context: RequestContext) -> list[UserInput]:
     environ: Mapping[str, Any] = context.raw  # type: ignore[assignment]
+    # Werkzeug (Flask) keeps its request in the environ, with the route's parameters.
+    request = environ.get("werkzeug.request")
+    context_params = getattr(request, "view_args", None)
     headers: list[tuple[str, str]] = []
     for name, value in environ.items():
         if name.startswith("HTTP_"):
@@ -57,7 +61,8 @@ def _collect_wsgi(context: RequestContext) -> list[UserInput]:
         elif name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             headers.append((name.replace("_", "-").lower(), value))
     query = environ.get("QUERY_STRING", "").encode("latin-1", "replace")
-    return collect_inputs(context, query, headers, environ.get("CONTENT_TYPE", ""))
+    content_type = environ.get("CONTENT_TYPE", "")
+    return collect_inputs(context, query, headers, content_type, context_params)
 
 
 def _collect_asgi(context: RequestContext) -> list[UserInput]:
@@ -67,7 +72,10 @@ def _collect_asgi(context: RequestContext) -> list[UserInput]:
         for name, value in scope.get("headers", ())
     ]
     content_type = next((value for name, value in headers if name == "content-type"), "")
-    return collect_inputs(context, scope.get("query_string", b""), headers, content_type)
+    # Starlette's router writes the route's parameters into the scope it was given.
+    params = scope.get("path_params")
+    query = scope.get("query_string", b"")
+    return collect_inputs(context, query, headers, content_type, params)
 
 
 def collect_inputs(
@@ -75,6 +83,7 @@ def collect_inputs(
     query_string: bytes,
     headers: Iterable[tuple[str, str]],
     content_type: str,
+    route_params: Mapping[str, Any] | None = None,
 ) -> list[UserInput]:
     """Every user input of a request, bounded by ``max_inputs`` of the active config."""
     from rasp.guard import active_config
@@ -82,8 +91,7 @@ def collect_inputs(
     limit = active_config().max_inputs
     inputs: list[UserInput] = []
     inputs.extend(_pairs("query", query_string))
-    for index, segment in enumerate(s for s in context.path.split("/") if s):
-        inputs.append(UserInput("path", str(index), segment))
+    inputs.extend(_path_inputs(context.path, route_params))
     cookie_headers: list[str] = []
     for name, value in headers:
         if name in _NOT_INPUT_HEADERS:
@@ -94,10 +102,33 @@ def collect_inputs(
         inputs.extend(_cookies(header))
     body = context.body
     if body is not None and body.data:
-        inputs.extend(_body_inputs(bytes(body.data), content_type))
+        inputs.extend(_body_inputs(bytes(body.data), content_type, body.overflowed))
     if len(inputs) > limit:
         metrics.inputs_skipped("too_many_inputs", len(inputs) - limit)
         del inputs[limit:]
+    return inputs
+
+
+def _path_inputs(path: str, route_params: Mapping[str, Any] | None) -> list[UserInput]:
+    """Segments, the route's own parameters, and the path from each segment on.
+
+    A catch-all route parameter (``<path:p>``, ``{p:path}``) spans segments; an attack
+    spread over them (``0/**/UNION/**/SELECT ...``) is found whole in the suffixes even
+    where the framework's parameters are not visible.
+    """
+    inputs: list[UserInput] = []
+    segments = [s for s in path.split("/") if s]
+    for index, segment in enumerate(segments):
+        inputs.append(UserInput("path", str(index), segment))
+    starts = [i for i, char in enumerate(path) if char == "/"][:MAX_PATH_SUFFIXES]
+    for index, at in enumerate(starts):
+        suffix = path[at + 1 :]
+        if "/" in suffix:
+            inputs.append(UserInput("path", f"{index}..", suffix))
+    if route_params:
+        for name, value in route_params.items():
+            if isinstance(value, str):
+                inputs.append(UserInput("path", str(name), value))
     return inputs
 
 
@@ -141,26 +172,58 @@ def _cookies(header: str) -> Iterable[UserInput]:
             yield UserInput("cookie", key, _unquote(value))
 
 
-def _body_inputs(data: bytes, content_type: str) -> list[UserInput]:
+def _body_inputs(data: bytes, content_type: str, truncated: bool) -> list[UserInput]:
+    """The body's inputs, parsed by its media type, and by its look when that says nothing
+    useful: apps parse JSON with ``force=True`` or ``json.loads(request.body)`` whatever
+    the Content-Type says."""
     media_type = content_type.split(";", 1)[0].strip().lower()
+    inputs: list[UserInput] = []
     try:
         if media_type == "application/x-www-form-urlencoded":
+            if truncated:  # the last field may be cut short; drop it
+                data = data[: data.rfind(b"&") + 1]
             return list(_pairs("body", data))
         if media_type == "multipart/form-data":
-            return _multipart(data, content_type)
-        if media_type == "application/json" or media_type.endswith("+json"):
-            return _json(data)
+            return _multipart(data, content_type, truncated)
     except Exception:  # a body the app cannot parse either: nothing to scan
         _log.debug("request body not parsed", exc_info=True)
         return []
-    if media_type.startswith("text/") or media_type in ("", "application/xml"):
+    head = data[:64].lstrip()
+    if media_type == "application/json" or media_type.endswith("+json") or head[:1] in b"{[":
+        return _json(data)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        if not media_type.startswith("text/"):
+            return []  # binary: files, images, protobuf
         text = data.decode("utf-8", "replace")
-        return [UserInput("body", "", text)] if text else []
-    return []
+    inputs.append(UserInput("body", "", text))
+    if not media_type and b"=" in head:  # a form sent without its Content-Type
+        inputs.extend(_pairs("body", data))
+    return inputs
+
+
+# A JSON string token; used to pull values out of a body that is not whole JSON.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def _json_fragments(data: bytes) -> list[UserInput]:
+    inputs: list[UserInput] = []
+    for match in _JSON_STRING.finditer(data):
+        try:
+            value = json.loads(match.group())
+        except ValueError:
+            continue
+        inputs.append(UserInput("body", "*", value))
+    return inputs
 
 
 def _json(data: bytes) -> list[UserInput]:
-    document = json.loads(data)
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError):
+        # Cut at the body limit, or not JSON after all: its string tokens are still inputs.
+        return _json_fragments(data)
     inputs: list[UserInput] = []
     stack: list[tuple[str, Any, int]] = [("", document, 0)]
     while stack:
@@ -168,6 +231,7 @@ def _json(data: bytes) -> list[UserInput]:
         if isinstance(value, str):
             inputs.append(UserInput("body", path, value))
         elif depth >= MAX_JSON_DEPTH:
+            metrics.inputs_skipped("json_too_deep")
             continue
         elif isinstance(value, dict):
             for key, item in reversed(list(value.items())):
@@ -180,7 +244,7 @@ def _json(data: bytes) -> list[UserInput]:
     return inputs
 
 
-def _multipart(data: bytes, content_type: str) -> list[UserInput]:
+def _multipart(data: bytes, content_type: str, truncated: bool) -> list[UserInput]:
     try:
         from python_multipart.multipart import MultipartParser, parse_options_header
     except ImportError:  # python-multipart before 0.0.13
@@ -232,5 +296,6 @@ def _multipart(data: bytes, content_type: str) -> list[UserInput]:
         },
     )
     parser.write(data)
-    parser.finalize()
+    if not truncated:  # a body cut at the limit ends mid-part: keep the parts before it
+        parser.finalize()
     return inputs

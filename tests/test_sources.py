@@ -241,11 +241,29 @@ def test_json_nesting_deeper_than_the_parser_is_ignored() -> None:
     assert _inputs(_wsgi(data, content_type="application/json"), "body") == []
 
 
-@pytest.mark.parametrize("data", [b"{not json", b'{"a": "b"', b"\xff\xfe", b"[1,]"])
+@pytest.mark.parametrize("data", [b"{not json", b"\xff\xfe", b"[1,]"])
 def test_invalid_json_is_ignored(data: bytes) -> None:
     context = _wsgi(data, content_type="application/json", query="still=here")
     assert _inputs(context, "body") == []
     assert ("still", "here") in _inputs(context, "query")
+
+
+def test_json_cut_short_still_gives_its_strings() -> None:
+    # A body cut at the limit (or sent broken) is not JSON, but its string tokens are inputs.
+    context = _wsgi(b'{"a": "x\' OR 1=1", "b": "unfinished', content_type="application/json")
+    assert _inputs(context, "body") == [("*", "a"), ("*", "x' OR 1=1"), ("*", "b")]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/octet-stream", ""])
+def test_json_is_parsed_whatever_the_content_type_says(content_type: str) -> None:
+    # Flask's get_json(force=True), FastAPI without a Content-Type, json.loads(request.body).
+    context = _wsgi(b' {"id": "0 UNION SELECT 1"}', content_type=content_type)
+    assert ("id", "0 UNION SELECT 1") in _inputs(context, "body")
+
+
+def test_form_without_content_type_is_parsed() -> None:
+    context = _wsgi(b"id=1+OR+1%3D1&x=2", content_type="")
+    assert ("id", "1 OR 1=1") in _inputs(context, "body")
 
 
 def test_text_body_is_one_input() -> None:
@@ -254,8 +272,13 @@ def test_text_body_is_one_input() -> None:
 
 
 def test_binary_body_is_not_an_input() -> None:
-    context = _wsgi(b"x' OR 1=1", content_type="application/octet-stream")
+    context = _wsgi(b"\x89PNG\r\n\x1a\n\xff\x00' OR 1=1", content_type="application/octet-stream")
     assert _inputs(context, "body") == []
+
+
+def test_textual_body_of_any_type_is_one_input() -> None:
+    context = _wsgi(b"x' OR 1=1", content_type="application/octet-stream")
+    assert _inputs(context, "body") == [("", "x' OR 1=1")]
 
 
 def test_body_not_read_by_the_app_is_not_scanned() -> None:
@@ -318,14 +341,22 @@ def test_asgi_cookies() -> None:
 
 def test_path_segments() -> None:
     context = _wsgi(path="/users/élan/x' OR 1=1//end/")
-    assert _inputs(context, "path") == [
-        ("0", "users"),
-        ("1", "élan"),
-        ("2", "x' OR 1=1"),
-        ("3", "end"),
-    ]
+    segments = [(k, v) for k, v in _inputs(context, "path") if not k.endswith("..")]
+    assert segments == [("0", "users"), ("1", "élan"), ("2", "x' OR 1=1"), ("3", "end")]
     scope = {"type": "http", "path": "/a/b c"}
-    assert _inputs(asgi_context(scope, None), "path") == [("0", "a"), ("1", "b c")]
+    segments = [(k, v) for k, v in _inputs(asgi_context(scope, None), "path") if ".." not in k]
+    assert segments == [("0", "a"), ("1", "b c")]
+
+
+def test_path_suffixes_hold_parameters_that_span_segments() -> None:
+    # A catch-all route parameter (<path:p>) with an attack spread over segments.
+    context = _wsgi(path="/item/0/**/UNION/**/SELECT/**/password/**/FROM/**/users")
+    assert ("1..", "0/**/UNION/**/SELECT/**/password/**/FROM/**/users") in _inputs(context, "path")
+
+
+def test_route_parameters_from_the_framework() -> None:
+    scope = {"type": "http", "path": "/i/a/b", "path_params": {"rest": "a/b", "n": 3}}
+    assert ("rest", "a/b") in _inputs(asgi_context(scope, None), "path")
 
 
 def test_context_request_line() -> None:
@@ -359,9 +390,9 @@ def test_body_capture_limit() -> None:
     body.add(b"")
     assert (bytes(body.data), body.overflowed) == (b"12345", False)
     body.add(b"678901")
-    assert (bytes(body.data), body.overflowed) == (b"", True)
+    assert (bytes(body.data), body.overflowed) == (b"1234567890", True)
     body.add(b"1")
-    assert (bytes(body.data), body.overflowed) == (b"", True)
+    assert (bytes(body.data), body.overflowed) == (b"1234567890", True)
 
 
 def _form_app(db_path: str) -> Any:
@@ -411,22 +442,25 @@ def users_db(tmp_path: Any) -> str:
     return path
 
 
-def test_body_over_limit_is_not_scanned_and_counted(users_db: str) -> None:
+def test_body_over_limit_is_scanned_up_to_the_limit_and_counted(users_db: str) -> None:
     attack = b"name=x%27+OR+%271%27%3D%271"
-    padding = b"&pad=" + b"p" * 200
+    padding = b"pad=" + b"p" * 200
     try:
         app = rasp.wsgi(_form_app(users_db), rasp.Config(body_limit=100))
         # Within the limit, the attack in the body is seen and blocked.
         assert _post(app, attack)[0].startswith("403")
         before = _skipped("body_too_large")
-        # Over the limit, the body is not scanned: the query runs, and the skip is counted.
-        status, body = _post(app, attack + padding)
+        # Over the limit, the first 100 bytes are still scanned: an attack there is blocked.
+        assert _post(app, attack + b"&" + padding)[0].startswith("403")
+        assert _skipped("body_too_large") == before + 1
+        # Beyond the limit nothing is scanned: the query runs, and the skip is counted.
+        status, body = _post(app, padding + b"&" + attack)
         assert status == "200 OK"
         assert body == b"2"
-        assert _skipped("body_too_large") == before + 1
+        assert _skipped("body_too_large") == before + 2
         # A body within the limit is not counted.
         _post(app, b"name=alice")
-        assert _skipped("body_too_large") == before + 1
+        assert _skipped("body_too_large") == before + 2
     finally:
         rasp.unprotect()
 
@@ -460,5 +494,27 @@ def test_asgi_body_over_limit_is_counted() -> None:
         before = _skipped("body_too_large")
         asyncio.run(run())
         assert _skipped("body_too_large") == before + 1
+    finally:
+        rasp.unprotect()
+
+
+def test_flask_path_parameter_spread_over_segments_is_blocked(users_db: str) -> None:
+    from flask import Flask
+
+    app = Flask(__name__)
+
+    @app.get("/item/<path:p>")
+    def item(p: str) -> Any:
+        with sqlite3.connect(users_db) as conn:
+            rows = conn.execute(f"SELECT name FROM users WHERE rowid = {p}").fetchall()
+        conn.close()
+        return {"rows": rows}
+
+    try:
+        app.wsgi_app = rasp.wsgi(app.wsgi_app, rasp.Config())  # type: ignore[method-assign]
+        client = app.test_client()
+        assert client.get("/item/1").status_code == 200
+        attack = "/item/0/**/UNION/**/SELECT/**/name/**/FROM/**/users"
+        assert client.get(attack).status_code == 403
     finally:
         rasp.unprotect()

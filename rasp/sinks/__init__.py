@@ -8,6 +8,7 @@ every original that is still our wrapper. Both are idempotent.
 from __future__ import annotations
 
 import importlib
+import inspect
 import logging
 import sys
 import threading
@@ -50,8 +51,9 @@ class Patch:
 _lock = threading.RLock()
 _active = False
 _hooks_registered: set[str] = set()
-# (module, attribute) -> (owner, name, original, replacement)
-_applied: dict[tuple[str, str], tuple[Any, str, Any, Any]] = {}
+# (module, attribute) -> (owner, name, original, replacement, inherited); ``inherited``: the
+# class had no attribute of its own, so undoing the patch deletes ours.
+_applied: dict[tuple[str, str], tuple[Any, str, Any, Any, bool]] = {}
 
 
 def install() -> None:
@@ -85,9 +87,12 @@ def uninstall() -> None:
     global _active
     with _lock:
         _active = False
-        for key, (owner, name, original, replacement) in list(_applied.items()):
-            if getattr(owner, name, None) is replacement:
-                setattr(owner, name, original)
+        for key, (owner, name, original, replacement, inherited) in list(_applied.items()):
+            if _lookup(owner, name) is replacement:
+                if inherited:
+                    delattr(owner, name)  # the class had no method of its own: inherit again
+                else:
+                    setattr(owner, name, original)
             del _applied[key]
 
 
@@ -118,19 +123,30 @@ def _apply_module(module: ModuleType) -> None:
                 _apply(module, patch)
 
 
+def _lookup(owner: Any, name: str) -> Any:
+    # On a class, getattr() binds: a wrapt FunctionWrapper comes back as a new bound wrapper
+    # each time, never our replacement itself. Read the class attribute unbound.
+    if isinstance(owner, type):
+        return inspect.getattr_static(owner, name, None)
+    return getattr(owner, name, None)
+
+
 def _apply(module: ModuleType, patch: Patch) -> None:
     owner: Any = module
     *parents, name = patch.attribute.split(".")
     for parent in parents:
         owner = getattr(owner, parent)
-    original = getattr(owner, name)
+    original = _lookup(owner, name)
+    if original is None:
+        raise AttributeError(f"{patch.module}.{patch.attribute} not found")
     # One object under two names (sqlite3.connect is copied from sqlite3.dbapi2 while the
     # package is imported): wrap the real original, never our own wrapper, so that it is
     # guarded once and uninstall() puts the real one back under both names.
-    for _, _, earlier_original, earlier_replacement in _applied.values():
+    for _, _, earlier_original, earlier_replacement, _ in _applied.values():
         if original is earlier_replacement:
             original = earlier_original
     replacement = patch.make_wrapper(original)
+    inherited = isinstance(owner, type) and name not in vars(owner)
     setattr(owner, name, replacement)
-    _applied[(patch.module, patch.attribute)] = (owner, name, original, replacement)
+    _applied[(patch.module, patch.attribute)] = (owner, name, original, replacement, inherited)
     _log.debug("rasp: patched %s.%s", patch.module, patch.attribute)

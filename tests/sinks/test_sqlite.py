@@ -56,7 +56,7 @@ def _internal_errors(place: str) -> float:
 def test_connect_is_wrapped_under_both_names(protected: rasp.Config) -> None:
     assert sqlite3.connect is not _sqlite3.connect
     assert sqlite3.dbapi2.connect is not _sqlite3.connect
-    assert sorted(rasp.sinks.installed()) == ["sqlite3.connect", "sqlite3.dbapi2.connect"]
+    assert {"sqlite3.connect", "sqlite3.dbapi2.connect"} <= set(rasp.sinks.installed())
 
 
 @pytest.mark.parametrize("connect", [lambda: sqlite3.connect, lambda: sqlite3.dbapi2.connect])
