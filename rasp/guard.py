@@ -32,6 +32,8 @@ _log = logging.getLogger(__name__)
 MAX_INPUT_CHARS = 256
 MAX_STATEMENT_CHARS = 2048
 _AGENT_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+# Database layers between the app and the driver: the app's own line is above them.
+_DATA_LAYERS = ("wrapt", "sqlalchemy", "django.db", "peewee", "tortoise", "databases")
 
 _config = Config()
 # Tests set this so an internal error fails the test instead of being swallowed.
@@ -101,9 +103,7 @@ class Sink:
     gives the text the driver will send, with ``owner`` the cursor or connection called."""
 
 
-def check_sql(
-    context: RequestContext, query: object, sink: Sink, owner: object = None
-) -> None:
+def check_sql(context: RequestContext, query: object, sink: Sink, owner: object = None) -> None:
     """Check a statement about to run in ``context``; raise :class:`AttackBlocked` to stop it.
 
     Sinks call this only inside a request (``current()`` is not None), so the cost outside
@@ -213,7 +213,7 @@ def _app_frame(skip_modules: tuple[str, ...]) -> tuple[str | None, int | None, s
         if not (
             filename.startswith(_AGENT_DIR)
             or module.startswith(skip_modules)
-            or module.startswith("wrapt")
+            or module.startswith(_DATA_LAYERS)
         ):
             return filename, frame.f_lineno, frame.f_code.co_name
         frame = frame.f_back

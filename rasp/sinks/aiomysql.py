@@ -1,7 +1,28 @@
-"""aiomysql: not guarded yet (work in progress)."""
+"""aiomysql: guard ``Cursor.execute``/``executemany`` and ``Connection.query`` (async).
+
+All of aiomysql's cursor classes inherit ``execute`` and ``executemany`` from
+``aiomysql.cursors.Cursor``. The statement is checked when the method is called, before its
+coroutine exists, so a blocked statement is never sent; the template is checked, before the
+driver interpolates the escaped parameters. As for PyMySQL (whose code aiomysql copies),
+``executemany`` awaits ``execute`` and ``execute`` awaits ``Connection.query``: only the
+outermost call is checked.
+"""
 
 from __future__ import annotations
 
+from rasp.guard import Sink
+from rasp.lexers.sql import Dialect
 from rasp.sinks import Patch
+from rasp.sinks.pymysql import outermost_sql_method
 
-PATCHES: tuple[Patch, ...] = ()
+__all__ = ["PATCHES"]
+
+SINK = Sink("aiomysql", Dialect.MYSQL, skip_modules=("aiomysql", "pymysql"))
+
+_method = outermost_sql_method(SINK)
+
+PATCHES = (
+    Patch("aiomysql.cursors", "Cursor.execute", _method),
+    Patch("aiomysql.cursors", "Cursor.executemany", _method),
+    Patch("aiomysql.connection", "Connection.query", outermost_sql_method(SINK, keyword="sql")),
+)
