@@ -205,17 +205,19 @@ def _truncate(text: str, limit: int) -> str:
 
 
 def _app_frame(skip_modules: tuple[str, ...]) -> tuple[str | None, int | None, str | None]:
-    """File, line and function of the first frame outside the agent and the driver."""
+    """File, line and function of the first frame outside the agent, the data layers and
+    the driver."""
+    packages = skip_modules + _DATA_LAYERS
+    nested = tuple(package + "." for package in packages)
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
-        filename = frame.f_code.co_filename
         if not (
-            filename.startswith(_AGENT_DIR)
-            or module.startswith(skip_modules)
-            or module.startswith(_DATA_LAYERS)
+            frame.f_code.co_filename.startswith(_AGENT_DIR)
+            or module in packages
+            or module.startswith(nested)
         ):
-            return filename, frame.f_lineno, frame.f_code.co_name
+            return frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name
         frame = frame.f_back
     return None, None, None
 
