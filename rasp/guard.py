@@ -115,10 +115,10 @@ def check_sql(context: RequestContext, query: object, sink: Sink, owner: object 
     try:
         if type(query) is str:
             text: str | None = query
-        elif sink.render is not None and not isinstance(query, (bytes, bytearray, memoryview)):
-            text = sink.render(query, owner)
-        else:
+        elif sink.render is None or isinstance(query, (str, bytes, bytearray, memoryview)):
             text = _text(query)
+        else:
+            text = sink.render(query, owner)
         if text:
             candidates = context.matcher(sql_detector.candidate_needles).candidates(text)
             if candidates:
