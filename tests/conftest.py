@@ -22,3 +22,31 @@ def protected() -> Iterator[rasp.Config]:
     config = rasp.protect(rasp.Config())
     yield config
     rasp.unprotect()
+
+
+# --- real database servers (see ../shared/SERVICES.md) ------------------------------------
+
+POSTGRES_DSN = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """DSN of the local PostgreSQL server; the test is skipped, with the reason, without it."""
+    psycopg = pytest.importorskip("psycopg", reason="psycopg is not installed")
+    try:
+        psycopg.connect(POSTGRES_DSN, connect_timeout=3).close()
+    except psycopg.OperationalError as error:
+        pytest.skip(f"PostgreSQL is not reachable at 127.0.0.1:5432: {error}")
+    return POSTGRES_DSN
+
+
+@pytest.fixture(scope="session")
+def mariadb_params() -> dict[str, object]:
+    """Connection settings of the local MariaDB server; skipped, with the reason, without it."""
+    pymysql = pytest.importorskip("pymysql", reason="PyMySQL is not installed")
+    try:
+        pymysql.connect(**MARIADB, connect_timeout=3).close()  # type: ignore[arg-type]
+    except pymysql.err.OperationalError as error:
+        pytest.skip(f"MariaDB is not reachable at 127.0.0.1:3306: {error}")
+    return dict(MARIADB)

@@ -86,14 +86,21 @@ def _quoted(name: str, opening: str, quote: str, *, backslash: bool = False) -> 
 
 _WS = r"(?P<ws>\s+)"
 _LINE_COMMENT = r"(?P<line_comment>--[^\n]*)"
-# MySQL requires whitespace or a control character (or end of input) after "--".
-_MYSQL_LINE_COMMENT = r"(?P<line_comment>--(?:[\x00-\x20][^\n]*)?(?=[\x00-\x20]|$)|\#[^\n]*)"
+# PostgreSQL ends a line comment at a carriage return too.
+_PG_LINE_COMMENT = r"(?P<line_comment>--[^\n\r]*)"
+# MySQL requires whitespace or a control character (DEL included) or the end of input after
+# "--"; a NUL byte ends a line comment as a newline does.
+_MYSQL_LINE_COMMENT = r"(?P<line_comment>(?:--(?=[\x00-\x20\x7f]|$)|\#)[^\n\x00]*)"
 _BLOCK_COMMENT = (
     r"(?P<block_comment>/\*(?=(?P<block_comment_body>[^*]*(?:\*+[^*/][^*]*)*))"
     r"(?P=block_comment_body)(?:(?P<block_comment_close>\*+/)|\**))"
 )
 _NUMBER = r"(?P<number>0[xX][0-9A-Fa-f]+|0[bB][01]+|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
 _WORD = r"(?P<word>[^\W\d][\w$]*)"
+# PostgreSQL identifiers take any non-ASCII character (it works on bytes >= 0x80), and its
+# whitespace is ASCII only: "a\u00a0$b$" and "\u20ac$b$" are identifiers, not dollar quotes.
+_PG_WS = r"(?P<ws>[ \t\n\r\f]+)"
+_PG_WORD = r"(?P<word>[A-Za-z_\x80-\U0010ffff][\w$\x80-\U0010ffff]*)"
 _OPERATOR = (
     r"(?P<operator><=>|->>|->|::|<>|!=|<=|>=|==|\|\|/|\|\||&&|<<|>>|!!|@@|[-+*/%<>=~!&|^@#?])"
 )
@@ -102,7 +109,7 @@ _OTHER = r"(?P<other>.)"
 
 # PostgreSQL dollar quotes: $$...$$ and $tag$...$tag$; unclosed ones run to the end.
 _PG_DOLLAR = (
-    r"(?P<dollar>\$(?P<dollar_tag>(?:[A-Za-z_\x80-\uffff][\w\x80-\uffff]*)?)\$"
+    r"(?P<dollar>\$(?P<dollar_tag>(?:[A-Za-z_\x80-\U0010ffff][\w\x80-\U0010ffff]*)?)\$"
     r"(?=(?P<dollar_body>(?s:.*?)(?P<dollar_close>\$(?P=dollar_tag)\$)|(?s:.*)))"
     r"(?P=dollar_body))"
 )
@@ -132,7 +139,7 @@ _PATTERNS: dict[Dialect, str] = {
             _WS,
             _LINE_COMMENT,
             _BLOCK_COMMENT,
-            _quoted("string", "[XxBb]?'", "'"),
+            _quoted("string", "[Xx]?'", "'"),
             _DQ_IDENT,
             _BACKTICK_IDENT,
             r"(?P<qident3>\[[^\]]*(?P<qident3_close>\])?)",
@@ -146,8 +153,8 @@ _PATTERNS: dict[Dialect, str] = {
     ),
     Dialect.POSTGRESQL: "|".join(
         (
-            _WS,
-            _LINE_COMMENT,
+            _PG_WS,
+            _PG_LINE_COMMENT,
             _BLOCK_COMMENT,
             _PG_DOLLAR,
             _quoted("estring", "[Ee]'", "'", backslash=True),
@@ -155,7 +162,7 @@ _PATTERNS: dict[Dialect, str] = {
             _quoted("qident", '(?:[Uu]&)?"', '"'),
             r"(?P<placeholder>\$\d+|%\([^)\s]{1,64}\)s|%s|%b|%t)",
             _NUMBER,
-            _WORD,
+            _PG_WORD,
             _OPERATOR,
             _PUNCT,
             _OTHER,
@@ -210,6 +217,8 @@ _CLOSERS = {
 }
 
 _COMPILED = {d: re.compile(p, re.DOTALL) for d, p in _PATTERNS.items()}
+# Dialects where a block comment may run past its first "*/".
+_LONG_COMMENTS = frozenset((Dialect.POSTGRESQL, Dialect.MYSQL))
 _NESTED_COMMENT = re.compile(r"/\*|\*/")
 
 
@@ -233,9 +242,9 @@ def tokenize(sql: str, dialect: Dialect | str = Dialect.GENERIC) -> list[Token]:
                 append(Token(kinds[group], start, end))
                 continue
             closed = m.group(closer) is not None
-            if closed and group == "block_comment" and dialect is Dialect.POSTGRESQL:
-                # PostgreSQL block comments nest; the regex only knows the first "*/".
-                nested_end = _postgres_comment_end(sql, start)
+            if closed and group == "block_comment" and dialect in _LONG_COMMENTS:
+                # The regex only knows the first "*/"; see block_comment_end.
+                nested_end = block_comment_end(sql, start, end, dialect)
                 if nested_end != end:
                     closed = nested_end > 0
                     pos = nested_end if closed else end_of_input
@@ -245,6 +254,36 @@ def tokenize(sql: str, dialect: Dialect | str = Dialect.GENERIC) -> list[Token]:
         else:
             break
     return tokens
+
+
+def block_comment_end(sql: str, start: int, end: int, dialect: Dialect) -> int:
+    """The end of the block comment at ``start`` whose first "*/" ends at ``end``.
+
+    PostgreSQL comments nest. A MySQL executable comment (``/*! ... */``, MariaDB's
+    ``/*M! ... */``) holds SQL that the server lexes, so a "*/" inside a string, a quoted
+    identifier or an inner comment does not end it (the agent keeps the whole executable
+    comment as one comment token). -1 when the comment never closes.
+    """
+    if dialect is Dialect.POSTGRESQL:
+        return _postgres_comment_end(sql, start)
+    if dialect is Dialect.MYSQL and sql.startswith(("/*!", "/*M!"), start):
+        return _mysql_executable_comment_end(sql, start)
+    return end
+
+
+def _mysql_executable_comment_end(sql: str, start: int) -> int:
+    # MariaDB ends the comment at a "*" that starts a token and is followed by "/"; no
+    # MySQL operator token holds a "*", so the body's tokens tell exactly where that is.
+    body = start + (4 if sql.startswith("/*M!", start) else 3)
+    for m in _COMPILED[Dialect.MYSQL].finditer(sql, body):
+        group = m.lastgroup
+        assert group is not None
+        closer = _CLOSERS.get(group)
+        if closer is not None and m.group(closer) is None:
+            return -1
+        if group == "operator" and sql[m.start()] == "*" and sql.startswith("/", m.end()):
+            return m.end() + 1
+    return -1
 
 
 def _postgres_comment_end(sql: str, start: int) -> int:

@@ -45,8 +45,10 @@ _SURE_CHARS = {
 _SPECIAL = {
     Dialect.GENERIC: re.compile(r"['\"`]|--|/\*"),
     Dialect.SQLITE: re.compile(r"['\"`\[]|--|/\*"),
-    Dialect.POSTGRESQL: re.compile(r"['\"]|--|/\*|\$(?:[A-Za-z_\x80-\uffff][\w\x80-\uffff]*)?\$"),
-    Dialect.MYSQL: re.compile(r"['\"`#]|--(?:[\x00-\x20]|$)|/\*"),
+    Dialect.POSTGRESQL: re.compile(
+        r"['\"]|--|/\*|\$(?:[A-Za-z_\x80-\U0010ffff][\w\x80-\U0010ffff]*)?\$"
+    ),
+    Dialect.MYSQL: re.compile(r"['\"`#]|--(?:[\x00-\x20\x7f]|$)|/\*"),
 }
 _DELIMITED = {
     dialect: re.compile(pattern, re.DOTALL)
@@ -72,7 +74,7 @@ _DELIMITED = {
         ),
         Dialect.POSTGRESQL: "|".join(
             (
-                _lexer._LINE_COMMENT,
+                _lexer._PG_LINE_COMMENT,
                 _lexer._BLOCK_COMMENT,
                 _lexer._PG_DOLLAR,
                 _lexer._quoted("estring", "[Ee]'", "'", backslash=True),
@@ -102,6 +104,7 @@ def scan(sql: str, dialect: Dialect) -> Regions:
     closers = _lexer._CLOSERS
     kinds = _lexer._GROUP_KINDS
     postgres = dialect is Dialect.POSTGRESQL
+    long_comments = postgres or dialect is Dialect.MYSQL
     regions = Regions([], [], [], [])
     starts, ends, region_kinds, closed_flags = regions
     pos = 0
@@ -128,8 +131,8 @@ def scan(sql: str, dialect: Dialect) -> Regions:
         end = m.end()
         closer = closers.get(group)
         closed = closer is None or m.group(closer) is not None
-        if closed and postgres and group == "block_comment":
-            nested_end = _lexer._postgres_comment_end(sql, at)
+        if closed and long_comments and group == "block_comment":
+            nested_end = _lexer.block_comment_end(sql, at, end, dialect)
             if nested_end != end:
                 closed = nested_end > 0
                 end = nested_end if closed else len(sql)
@@ -145,12 +148,19 @@ def _postgres_start(sql: str, at: int) -> int:
     """Step back over an E or U& prefix; -1 for a "$" that continues an identifier.
 
     Prefixes count only at the start of a word, as in the full lexer, where a word swallows
-    the "E" of nameE'x' and the "$" of a$b$.
+    the "E" of nameE'x' and the "$" of a$b$ (but a number does not: 1$b$ starts a quote).
     """
     char = sql[at]
     before = sql[at - 1]
     if char == "$":
-        return -1 if before.isalnum() or before in "_$" else at
+        if before.isdigit() and before.isascii():
+            # Digits continue an identifier (a1$b$) or are a number (1$b$). Each run of
+            # digits is walked once: the scan moves past it whatever the answer.
+            start = at - 1
+            while start > 0 and "0" <= sql[start - 1] <= "9":
+                start -= 1
+            return -1 if start > 0 and _is_ident_char(sql[start - 1]) else at
+        return -1 if _is_ident_char(before) else at
     if char == "'" and before in "Ee" and not _in_word(sql, at - 1):
         return at - 1
     if before == "&" and at >= 2 and sql[at - 2] in "Uu" and not _in_word(sql, at - 2):
@@ -159,4 +169,9 @@ def _postgres_start(sql: str, at: int) -> int:
 
 
 def _in_word(sql: str, at: int) -> bool:
-    return at > 0 and (sql[at - 1].isalnum() or sql[at - 1] in "_$")
+    return at > 0 and _is_ident_char(sql[at - 1])
+
+
+def _is_ident_char(char: str) -> bool:
+    # PostgreSQL identifiers: ASCII letters, digits, "_" and "$", and any non-ASCII character.
+    return char.isalnum() or char in "_$" or char >= "\x80"

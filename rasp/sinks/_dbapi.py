@@ -21,9 +21,7 @@ from rasp.guard import Sink, check_sql
 __all__ = ["sql_method"]
 
 
-def sql_method(
-    sink: Sink, *, position: int = 0, keyword: str = "query"
-) -> Callable[[Any], Any]:
+def sql_method(sink: Sink, *, position: int = 0, keyword: str = "query") -> Callable[[Any], Any]:
     """A ``make_wrapper`` for a method whose statement is argument ``position`` (counted
     after ``self``) or keyword ``keyword``."""
 
