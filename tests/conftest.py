@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 import rasp
 from rasp import guard
+
+# Plain helpers shared by test modules (which, under --import-mode=importlib, cannot import
+# one another): ``import sql_cases`` and the like resolve to tests/_support/.
+sys.path.insert(0, str(Path(__file__).parent / "_support"))
 
 
 @pytest.fixture(autouse=True)

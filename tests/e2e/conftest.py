@@ -10,12 +10,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +21,10 @@ from typing import Any
 
 import httpx
 import pytest
+from servers import stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 
 
 @dataclass
@@ -123,36 +120,10 @@ def _serve(
             stdout=subprocess.DEVNULL, stderr=stderr,
         )  # fmt: skip
     try:
-        _wait_ready(shop, process)
+        wait_ready(shop, process, "/products/1")
         yield shop
     finally:
-        _stop(process)
-
-
-def _wait_ready(shop: Shop, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    with shop.client() as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"{shop.name} exited with {process.returncode}:\n{shop.stderr()}")
-            try:
-                if client.get("/products/1").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-    pytest.fail(f"{shop.name} did not answer within {START_TIMEOUT} s:\n{shop.stderr()}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        # SIGINT: quick shutdown for gunicorn (SIGTERM waits for graceful_timeout) and uvicorn.
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    process.wait()
+        stop(process)
 
 
 def _gunicorn(*extra: str) -> list[str]:

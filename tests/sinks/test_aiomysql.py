@@ -6,25 +6,26 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 import aiomysql
 import aiomysql.connection
 import aiomysql.cursors
-import pymysql
 import pytest
 import wrapt
 from pymysql.constants import CLIENT
+from sql_cases import MYSQL_ATTACKS, MYSQL_SEED, MYSQL_STACKED, build_mysql, serving, unique_table
 
 import rasp
-from rasp.context import _CURRENT, RequestContext, UserInput
+from rasp.context import RequestContext
 
-# Unique per run: the same suite may run in two processes at once against one server.
-TABLE = f"h6_aiomysql_{uuid.uuid4().hex[:10]}"
-SEED = ((1, "alice", "s1"), (2, "bob", "s2"))
+TABLE = unique_table("h6_aiomysql")
+SEED = MYSQL_SEED
+ATTACKS = MYSQL_ATTACKS
+STACKED = MYSQL_STACKED
 CURSORS = [
     aiomysql.cursors.Cursor,
     aiomysql.cursors.DictCursor,
@@ -33,41 +34,8 @@ CURSORS = [
     aiomysql.cursors.DeserializationCursor,
 ]
 
-# name -> (statement template, user input). Each one changes the canary when it runs: see
-# test_attacks_are_real_outside_a_request.
-ATTACKS: dict[str, tuple[str, str]] = {
-    "dash_comment": ("UPDATE {t} SET secret = 'x' WHERE name = '{v}'", "nobody' OR 1=1 -- "),
-    "hash_comment": ("UPDATE {t} SET secret = 'x' WHERE name = '{v}'", "nobody' OR 1=1 #"),
-    # The app doubles quotes, which MySQL's backslash escape undoes: '\'' OR 1=1 -- '
-    "backslash": ("UPDATE {t} SET secret = 'x' WHERE name = '{q}'", "\\' OR 1=1 -- "),
-    "executable_comment": ("UPDATE {t} SET secret = 'x' WHERE id = {v}", "0 /*!OR 1=1*/"),
-    "backtick": ("UPDATE {t} SET `{v}` = 'x' WHERE id = 1", "secret` = 'pwned', `name"),
-    "sleep": ("DELETE FROM {t} WHERE id = {v}", "0 OR SLEEP(0) = 0"),
-    "union_select": (
-        "INSERT INTO {t} (id, name, secret) SELECT id + 10, name, secret FROM {t}"
-        " WHERE name = '{v}'",
-        "nobody' UNION SELECT 99, 'mallory', 'pwned' -- ",
-    ),
-    "double_quoted": ("UPDATE {t} SET secret = 'x' WHERE name = \"{v}\"", 'nobody" OR "1"="1'),
-    "mixed_case": ("UPDATE {t} SET secret = 'x' WHERE name = '{v}'", "nobody' oR 1=1 -- "),
-}
-STACKED = ("SELECT secret FROM {t} WHERE name = '{v}'", "nobody'; DELETE FROM {t}; -- ")
-
-
-def build(template: str, value: str) -> str:
-    """The statement a vulnerable app builds by pasting ``value`` into ``template``."""
-    return template.format(t=TABLE, v=value, q=value.replace("'", "''"))
-
-
-@contextmanager
-def request(value: str) -> Iterator[RequestContext]:
-    """Serve a request whose query parameter ``name`` is ``value``, as the middleware would."""
-    context = RequestContext("GET", "/search", lambda c: [UserInput("query", "name", value)])
-    token = _CURRENT.set(context)
-    try:
-        yield context
-    finally:
-        _CURRENT.reset(token)
+build = partial(build_mysql, TABLE)
+request = partial(serving, path="/search")
 
 
 @asynccontextmanager
@@ -88,38 +56,6 @@ async def connect(params: dict[str, Any], **extra: Any) -> AsyncIterator[Any]:
         await conn.ensure_closed()
 
 
-@pytest.fixture(scope="module")
-def admin(mariadb_params: dict[str, Any]) -> Iterator[pymysql.connections.Connection]:
-    """A synchronous connection of its own (not the app's) that owns the canary table."""
-    with pymysql.connect(**mariadb_params, autocommit=True) as connection:
-        with connection.cursor() as cur:
-            cur.execute(
-                f"CREATE TABLE {TABLE} (id INT PRIMARY KEY, name VARCHAR(64), secret VARCHAR(255))"
-                " ENGINE=MEMORY CHARACTER SET utf8mb4"
-            )
-        try:
-            yield connection
-        finally:
-            with connection.cursor() as cur:
-                cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
-
-
-@pytest.fixture
-def canary(admin: pymysql.connections.Connection) -> Callable[[], tuple[Any, ...]]:
-    """Seed the canary; return a reader that looks at it through the separate connection."""
-    with admin.cursor() as cur:
-        cur.execute(f"DELETE FROM {TABLE}")
-        cur.executemany(f"INSERT INTO {TABLE} VALUES (%s, %s, %s)", SEED)
-
-    def rows() -> tuple[Any, ...]:
-        with admin.cursor() as cur:
-            cur.execute(f"SELECT id, name, secret FROM {TABLE} ORDER BY id")
-            return cur.fetchall()
-
-    assert rows() == SEED
-    return rows
-
-
 def test_every_cursor_class_inherits_the_guarded_methods(protected: rasp.Config) -> None:
     assert {
         "aiomysql.connection.Connection.query",
@@ -135,10 +71,10 @@ def test_every_cursor_class_inherits_the_guarded_methods(protected: rasp.Config)
 def test_attacks_are_real_outside_a_request(
     protected: rasp.Config,
     mariadb_params: dict[str, Any],
-    canary: Callable[[], tuple[Any, ...]],
+    mysql_canary: Callable[[], tuple[Any, ...]],
     attack: str,
 ) -> None:
-    # Outside a request nothing is blocked, and each attack does change the canary: the
+    # Outside a request nothing is blocked, and each attack does change the mysql_canary: the
     # blocked cases below are then proof that the statement never reached the server.
     template, value = ATTACKS[attack]
 
@@ -147,14 +83,14 @@ def test_attacks_are_real_outside_a_request(
             await cur.execute(build(template, value))
 
     asyncio.run(app())
-    assert canary() != SEED
+    assert mysql_canary() != SEED
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_attack_is_blocked_when_called_and_never_reaches_the_server(
     protected: rasp.Config,
     mariadb_params: dict[str, Any],
-    canary: Callable[[], tuple[Any, ...]],
+    mysql_canary: Callable[[], tuple[Any, ...]],
     attack: str,
 ) -> None:
     template, value = ATTACKS[attack]
@@ -173,7 +109,7 @@ def test_attack_is_blocked_when_called_and_never_reaches_the_server(
     assert incident.input_source == "query.name" and incident.input_value == value
     assert incident.code_file == __file__  # the app's line, not the driver's
     assert context.incidents == [incident]
-    assert canary() == SEED
+    assert mysql_canary() == SEED
 
 
 METHODS: dict[str, Callable[[Any, Any, str], Awaitable[Any]]] = {
@@ -189,7 +125,7 @@ METHODS: dict[str, Callable[[Any, Any, str], Awaitable[Any]]] = {
 def test_every_entry_point_is_guarded(
     protected: rasp.Config,
     mariadb_params: dict[str, Any],
-    canary: Callable[[], tuple[Any, ...]],
+    mysql_canary: Callable[[], tuple[Any, ...]],
     method: str,
 ) -> None:
     template, value = ATTACKS["dash_comment"]
@@ -204,7 +140,7 @@ def test_every_entry_point_is_guarded(
                 await run(conn, cur, f"UPDATE {TABLE} SET secret = 'ok' WHERE name = 'bob'")
 
     asyncio.run(app())
-    assert canary() == ((1, "alice", "s1"), (2, "bob", "ok"))
+    assert mysql_canary() == ((1, "alice", "s1"), (2, "bob", "ok"))
 
 
 @pytest.mark.parametrize(
@@ -213,7 +149,7 @@ def test_every_entry_point_is_guarded(
 def test_the_statement_is_checked_before_binding(
     protected: rasp.Config,
     mariadb_params: dict[str, Any],
-    canary: Callable[[], tuple[Any, ...]],
+    mysql_canary: Callable[[], tuple[Any, ...]],
     params: Any,
 ) -> None:
     # The guard sees the template the app wrote, placeholders and all: bound values are
@@ -230,14 +166,14 @@ def test_the_statement_is_checked_before_binding(
 
     statement = asyncio.run(app()).statement
     assert placeholder in statement and "bound-data" not in statement, statement
-    assert canary() == SEED
+    assert mysql_canary() == SEED
 
 
 @pytest.mark.parametrize("cursorclass", CURSORS, ids=lambda c: c.__name__)
 def test_every_cursor_class_is_guarded(
     protected: rasp.Config,
     mariadb_params: dict[str, Any],
-    canary: Callable[[], tuple[Any, ...]],
+    mysql_canary: Callable[[], tuple[Any, ...]],
     cursorclass: type[Any],
 ) -> None:
     template, value = ATTACKS["union_select"]
@@ -253,14 +189,14 @@ def test_every_cursor_class_is_guarded(
                 assert await cur.fetchone() is None
 
     asyncio.run(app())
-    assert canary() == ((1, "alice", "s1"), (2, "bob", value))
+    assert mysql_canary() == ((1, "alice", "s1"), (2, "bob", value))
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_the_same_strings_as_bound_parameters_are_stored_intact(
     protected: rasp.Config,
     mariadb_params: dict[str, Any],
-    canary: Callable[[], tuple[Any, ...]],
+    mysql_canary: Callable[[], tuple[Any, ...]],
     attack: str,
 ) -> None:
     _, value = ATTACKS[attack]
@@ -290,13 +226,15 @@ def test_the_same_strings_as_bound_parameters_are_stored_intact(
                 assert await cur.fetchone() == (5,)
 
     asyncio.run(app())
-    rows = canary()
+    rows = mysql_canary()
     assert [row[2] for row in rows[2:]] == [value] * 5
     assert [row[1] for row in rows[:2]] == [value] * 2
 
 
 def test_stacked_statements_are_blocked(
-    protected: rasp.Config, mariadb_params: dict[str, Any], canary: Callable[[], tuple[Any, ...]]
+    protected: rasp.Config,
+    mariadb_params: dict[str, Any],
+    mysql_canary: Callable[[], tuple[Any, ...]],
 ) -> None:
     template, value = STACKED
     value = value.format(t=TABLE)
@@ -316,10 +254,10 @@ def test_stacked_statements_are_blocked(
                     pass
 
     asyncio.run(app(inside_a_request=True))
-    assert canary() == SEED
+    assert mysql_canary() == SEED
     # With MULTI_STATEMENTS the server does run both: outside a request the table empties.
     asyncio.run(app(inside_a_request=False))
-    assert canary() == ()
+    assert mysql_canary() == ()
 
 
 @pytest.fixture
@@ -360,7 +298,7 @@ def monitored() -> Iterator[rasp.Config]:
 def test_each_statement_is_judged_once_in_monitor_mode(
     monitored: rasp.Config,
     mariadb_params: dict[str, Any],
-    canary: Callable[[], tuple[Any, ...]],
+    mysql_canary: Callable[[], tuple[Any, ...]],
     template: str,
     value: str,
     params: list[tuple[Any, ...]] | None,
@@ -378,11 +316,13 @@ def test_each_statement_is_judged_once_in_monitor_mode(
     context = asyncio.run(app())
     assert len(context.incidents) == 1, context.incidents
     assert context.incidents[0].action == "monitored"
-    assert canary() == expected  # monitor mode lets it run
+    assert mysql_canary() == expected  # monitor mode lets it run
 
 
 def test_a_call_underway_in_one_task_does_not_unguard_another(
-    protected: rasp.Config, mariadb_params: dict[str, Any], canary: Callable[[], tuple[Any, ...]]
+    protected: rasp.Config,
+    mariadb_params: dict[str, Any],
+    mysql_canary: Callable[[], tuple[Any, ...]],
 ) -> None:
     # While one task's executemany is awaiting the server (its own nested calls unchecked),
     # another task of the same request still has every statement checked.
@@ -411,7 +351,7 @@ def test_a_call_underway_in_one_task_does_not_unguard_another(
     outcome = asyncio.run(app())
     assert outcome[0] is None
     assert isinstance(outcome[1], rasp.AttackBlocked), outcome[1]
-    assert canary() == ((1, "carol", "s1"), (2, "dave", "s2"))
+    assert mysql_canary() == ((1, "carol", "s1"), (2, "dave", "s2"))
 
 
 def _unwrapped(method: Any) -> Any:
@@ -442,7 +382,7 @@ def test_unprotect_restores_the_original_methods() -> None:
 
 
 def test_after_unprotect_nothing_is_checked(
-    mariadb_params: dict[str, Any], canary: Callable[[], tuple[Any, ...]]
+    mariadb_params: dict[str, Any], mysql_canary: Callable[[], tuple[Any, ...]]
 ) -> None:
     rasp.protect(rasp.Config())
     rasp.unprotect()
@@ -455,4 +395,4 @@ def test_after_unprotect_nothing_is_checked(
         return context
 
     assert asyncio.run(app()).incidents == []
-    assert canary() == ((1, "alice", "x"), (2, "bob", "x"))
+    assert mysql_canary() == ((1, "alice", "x"), (2, "bob", "x"))

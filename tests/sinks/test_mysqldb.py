@@ -4,9 +4,8 @@ they reach the server, bound parameters are data, and each statement is judged o
 from __future__ import annotations
 
 import inspect
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import MySQLdb
@@ -15,13 +14,14 @@ import MySQLdb.cursors
 import pytest
 import wrapt
 from MySQLdb.constants import CLIENT
+from sql_cases import MYSQL_ATTACKS, MYSQL_SEED, MYSQL_STACKED, build_mysql, serving, unique_table
 
 import rasp
-from rasp.context import _CURRENT, RequestContext, UserInput
 
-# Unique per run: the same suite may run in two processes at once against one server.
-TABLE = f"h6_mysqldb_{uuid.uuid4().hex[:10]}"
-SEED = ((1, "alice", "s1"), (2, "bob", "s2"))
+TABLE = unique_table("h6_mysqldb")
+SEED = MYSQL_SEED
+ATTACKS = MYSQL_ATTACKS
+STACKED = MYSQL_STACKED
 CURSORS = [
     MySQLdb.cursors.Cursor,
     MySQLdb.cursors.DictCursor,
@@ -29,79 +29,13 @@ CURSORS = [
     MySQLdb.cursors.SSDictCursor,
 ]
 
-# name -> (statement template, user input). Each one changes the canary when it runs: see
-# test_attacks_are_real_outside_a_request.
-ATTACKS: dict[str, tuple[str, str]] = {
-    "dash_comment": ("UPDATE {t} SET secret = 'x' WHERE name = '{v}'", "nobody' OR 1=1 -- "),
-    "hash_comment": ("UPDATE {t} SET secret = 'x' WHERE name = '{v}'", "nobody' OR 1=1 #"),
-    # The app doubles quotes, which MySQL's backslash escape undoes: '\'' OR 1=1 -- '
-    "backslash": ("UPDATE {t} SET secret = 'x' WHERE name = '{q}'", "\\' OR 1=1 -- "),
-    "executable_comment": ("UPDATE {t} SET secret = 'x' WHERE id = {v}", "0 /*!OR 1=1*/"),
-    "backtick": ("UPDATE {t} SET `{v}` = 'x' WHERE id = 1", "secret` = 'pwned', `name"),
-    "sleep": ("DELETE FROM {t} WHERE id = {v}", "0 OR SLEEP(0) = 0"),
-    "union_select": (
-        "INSERT INTO {t} (id, name, secret) SELECT id + 10, name, secret FROM {t}"
-        " WHERE name = '{v}'",
-        "nobody' UNION SELECT 99, 'mallory', 'pwned' -- ",
-    ),
-    "double_quoted": ("UPDATE {t} SET secret = 'x' WHERE name = \"{v}\"", 'nobody" OR "1"="1'),
-    "mixed_case": ("UPDATE {t} SET secret = 'x' WHERE name = '{v}'", "nobody' oR 1=1 -- "),
-}
-STACKED = ("SELECT secret FROM {t} WHERE name = '{v}'", "nobody'; DELETE FROM {t}; -- ")
-
-
-def build(template: str, value: str) -> str:
-    """The statement a vulnerable app builds by pasting ``value`` into ``template``."""
-    return template.format(t=TABLE, v=value, q=value.replace("'", "''"))
-
-
-@contextmanager
-def request(value: str) -> Iterator[RequestContext]:
-    """Serve a request whose query parameter ``name`` is ``value``, as the middleware would."""
-    context = RequestContext("GET", "/search", lambda c: [UserInput("query", "name", value)])
-    token = _CURRENT.set(context)
-    try:
-        yield context
-    finally:
-        _CURRENT.reset(token)
+build = partial(build_mysql, TABLE)
+request = partial(serving, path="/search")
 
 
 def connect(params: dict[str, Any], **extra: Any) -> MySQLdb.connections.Connection:
     # autocommit: anything that ran is visible to the canary's separate connection.
     return MySQLdb.connect(**params, autocommit=True, charset="utf8mb4", **extra)
-
-
-@pytest.fixture(scope="module")
-def admin(mariadb_params: dict[str, Any]) -> Iterator[MySQLdb.connections.Connection]:
-    """A connection of its own (not the app's) that owns the canary table."""
-    connection = connect(mariadb_params)
-    with connection.cursor() as cur:
-        cur.execute(
-            f"CREATE TABLE {TABLE} (id INT PRIMARY KEY, name VARCHAR(64), secret VARCHAR(255))"
-            " ENGINE=MEMORY CHARACTER SET utf8mb4"
-        )
-    try:
-        yield connection
-    finally:
-        with connection.cursor() as cur:
-            cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        connection.close()
-
-
-@pytest.fixture
-def canary(admin: MySQLdb.connections.Connection) -> Callable[[], tuple[Any, ...]]:
-    """Seed the canary; return a reader that looks at it through the separate connection."""
-    with admin.cursor() as cur:
-        cur.execute(f"DELETE FROM {TABLE}")
-        cur.executemany(f"INSERT INTO {TABLE} VALUES (%s, %s, %s)", SEED)
-
-    def rows() -> tuple[Any, ...]:
-        with admin.cursor() as cur:
-            cur.execute(f"SELECT id, name, secret FROM {TABLE} ORDER BY id")
-            return tuple(cur.fetchall())
-
-    assert rows() == SEED
-    return rows
 
 
 @pytest.fixture
@@ -133,19 +67,19 @@ def test_every_cursor_class_inherits_the_guarded_methods(
 
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_attacks_are_real_outside_a_request(
-    conn: MySQLdb.connections.Connection, canary: Callable[[], tuple[Any, ...]], attack: str
+    conn: MySQLdb.connections.Connection, mysql_canary: Callable[[], tuple[Any, ...]], attack: str
 ) -> None:
-    # Outside a request nothing is blocked, and each attack does change the canary: the
+    # Outside a request nothing is blocked, and each attack does change the mysql_canary: the
     # blocked cases below are then proof that the statement never reached the server.
     template, value = ATTACKS[attack]
     with conn.cursor() as cur:
         cur.execute(build(template, value))
-    assert canary() != SEED
+    assert mysql_canary() != SEED
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_attack_is_blocked_and_never_reaches_the_server(
-    conn: MySQLdb.connections.Connection, canary: Callable[[], tuple[Any, ...]], attack: str
+    conn: MySQLdb.connections.Connection, mysql_canary: Callable[[], tuple[Any, ...]], attack: str
 ) -> None:
     template, value = ATTACKS[attack]
     with request(value) as context, conn.cursor() as cur:
@@ -158,7 +92,7 @@ def test_attack_is_blocked_and_never_reaches_the_server(
     assert incident.input_source == "query.name" and incident.input_value == value
     assert incident.code_file == __file__  # the app's line, not the driver's
     assert context.incidents == [incident]
-    assert canary() == SEED
+    assert mysql_canary() == SEED
 
 
 @pytest.mark.parametrize(
@@ -167,7 +101,7 @@ def test_attack_is_blocked_and_never_reaches_the_server(
     ids=["format", "pyformat"],
 )
 def test_the_statement_is_checked_before_binding(
-    conn: MySQLdb.connections.Connection, canary: Callable[[], tuple[Any, ...]], params: Any
+    conn: MySQLdb.connections.Connection, mysql_canary: Callable[[], tuple[Any, ...]], params: Any
 ) -> None:
     # The guard sees the template the app wrote, placeholders and all: bound values are
     # data, never part of what is judged.
@@ -178,7 +112,7 @@ def test_the_statement_is_checked_before_binding(
         cur.execute(build(template, value), params)
     statement = info.value.incident.statement
     assert placeholder in statement and "bound-data" not in statement, statement
-    assert canary() == SEED
+    assert mysql_canary() == SEED
 
 
 METHODS: dict[str, Callable[[MySQLdb.connections.Connection, str], Any]] = {
@@ -193,7 +127,7 @@ METHODS: dict[str, Callable[[MySQLdb.connections.Connection, str], Any]] = {
 
 @pytest.mark.parametrize("method", METHODS)
 def test_every_entry_point_is_guarded(
-    conn: MySQLdb.connections.Connection, canary: Callable[[], tuple[Any, ...]], method: str
+    conn: MySQLdb.connections.Connection, mysql_canary: Callable[[], tuple[Any, ...]], method: str
 ) -> None:
     template, value = ATTACKS["dash_comment"]
     with request(value):
@@ -201,13 +135,13 @@ def test_every_entry_point_is_guarded(
             METHODS[method](conn, build(template, value))
         # An honest statement through the same entry point runs.
         METHODS[method](conn, f"UPDATE {TABLE} SET secret = 'ok' WHERE name = 'bob'")
-    assert canary() == ((1, "alice", "s1"), (2, "bob", "ok"))
+    assert mysql_canary() == ((1, "alice", "s1"), (2, "bob", "ok"))
 
 
 @pytest.mark.parametrize("cursorclass", CURSORS, ids=lambda c: c.__name__)
 def test_every_cursor_class_is_guarded(
     conn: MySQLdb.connections.Connection,
-    canary: Callable[[], tuple[Any, ...]],
+    mysql_canary: Callable[[], tuple[Any, ...]],
     cursorclass: type[MySQLdb.cursors.BaseCursor],
 ) -> None:
     template, value = ATTACKS["union_select"]
@@ -218,12 +152,12 @@ def test_every_cursor_class_is_guarded(
         cur.execute(f"SELECT secret FROM {TABLE} WHERE secret = %s", (value,))
         assert cur.fetchone() in ((value,), {"secret": value})
         assert cur.fetchone() is None
-    assert canary() == ((1, "alice", "s1"), (2, "bob", value))
+    assert mysql_canary() == ((1, "alice", "s1"), (2, "bob", value))
 
 
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_the_same_strings_as_bound_parameters_are_stored_intact(
-    conn: MySQLdb.connections.Connection, canary: Callable[[], tuple[Any, ...]], attack: str
+    conn: MySQLdb.connections.Connection, mysql_canary: Callable[[], tuple[Any, ...]], attack: str
 ) -> None:
     _, value = ATTACKS[attack]
     with request(value), conn.cursor() as cur:
@@ -241,13 +175,13 @@ def test_the_same_strings_as_bound_parameters_are_stored_intact(
         cur.executemany(f"UPDATE {TABLE} SET name = %s WHERE id = %s", [(value, 1), (value, 2)])
         cur.execute(f"SELECT count(*) FROM {TABLE} WHERE secret = %(v)s", {"v": value})
         assert cur.fetchone() == (5,)
-    rows = canary()
+    rows = mysql_canary()
     assert [row[2] for row in rows[2:]] == [value] * 5
     assert [row[1] for row in rows[:2]] == [value] * 2
 
 
 def test_backslash_escaped_input_is_not_an_attack(
-    conn: MySQLdb.connections.Connection, canary: Callable[[], tuple[Any, ...]]
+    conn: MySQLdb.connections.Connection, mysql_canary: Callable[[], tuple[Any, ...]]
 ) -> None:
     # The app escapes correctly (the driver's own literal gives 'O\'Brien'): one literal.
     value = "O'Brien \\ 'x' -- #"
@@ -255,7 +189,7 @@ def test_backslash_escaped_input_is_not_an_attack(
     with request(value) as context, conn.cursor() as cur:
         cur.execute(f"UPDATE {TABLE} SET secret = {literal} WHERE id = 1")
     assert context.incidents == []
-    assert canary()[0] == (1, "alice", value)
+    assert mysql_canary()[0] == (1, "alice", value)
 
 
 @pytest.fixture
@@ -268,7 +202,7 @@ def stacking_conn(
 
 
 def test_stacked_statements_are_blocked(
-    stacking_conn: MySQLdb.connections.Connection, canary: Callable[[], tuple[Any, ...]]
+    stacking_conn: MySQLdb.connections.Connection, mysql_canary: Callable[[], tuple[Any, ...]]
 ) -> None:
     template, value = STACKED
     value = value.format(t=TABLE)
@@ -276,13 +210,13 @@ def test_stacked_statements_are_blocked(
     with request(value), stacking_conn.cursor() as cur:
         with pytest.raises(rasp.AttackBlocked):
             cur.execute(statement)
-    assert canary() == SEED
+    assert mysql_canary() == SEED
     # With MULTI_STATEMENTS the server does run both: outside a request the table empties.
     with stacking_conn.cursor() as cur:
         cur.execute(statement)
         while cur.nextset():
             pass
-    assert canary() == ()
+    assert mysql_canary() == ()
 
 
 @pytest.fixture
@@ -324,7 +258,7 @@ LOOPED = (
 )
 def test_executemany_is_judged_once_in_monitor_mode(
     monitored: MySQLdb.connections.Connection,
-    canary: Callable[[], tuple[Any, ...]],
+    mysql_canary: Callable[[], tuple[Any, ...]],
     template: str,
     value: str,
     params: list[tuple[Any, ...]],
@@ -338,18 +272,18 @@ def test_executemany_is_judged_once_in_monitor_mode(
         cur.executemany(build(template, value), params)
     assert len(context.incidents) == 1, context.incidents
     assert context.incidents[0].action == "monitored"
-    assert canary() == expected  # monitor mode lets it run
+    assert mysql_canary() == expected  # monitor mode lets it run
 
 
 def test_one_execute_is_one_alert_in_monitor_mode(
-    monitored: MySQLdb.connections.Connection, canary: Callable[[], tuple[Any, ...]]
+    monitored: MySQLdb.connections.Connection, mysql_canary: Callable[[], tuple[Any, ...]]
 ) -> None:
     # Cursor.execute ends in the guarded Connection.query: judged once all the same.
     template, value = ATTACKS["hash_comment"]
     with request(value) as context, monitored.cursor() as cur:
         cur.execute(build(template, value), ())
     assert [i.action for i in context.incidents] == ["monitored"]
-    assert canary() == ((1, "alice", "x"), (2, "bob", "x"))
+    assert mysql_canary() == ((1, "alice", "x"), (2, "bob", "x"))
 
 
 def _unwrapped(method: Any) -> Any:
@@ -379,7 +313,7 @@ def test_unprotect_restores_the_original_methods() -> None:
 
 
 def test_after_unprotect_nothing_is_checked(
-    mariadb_params: dict[str, Any], canary: Callable[[], tuple[Any, ...]]
+    mariadb_params: dict[str, Any], mysql_canary: Callable[[], tuple[Any, ...]]
 ) -> None:
     rasp.protect(rasp.Config())
     rasp.unprotect()
@@ -391,4 +325,4 @@ def test_after_unprotect_nothing_is_checked(
     finally:
         connection.close()
     assert context.incidents == []
-    assert canary() == ((1, "alice", "x"), (2, "bob", "x"))
+    assert mysql_canary() == ((1, "alice", "x"), (2, "bob", "x"))

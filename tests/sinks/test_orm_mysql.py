@@ -3,23 +3,21 @@ built from user input is blocked, the same input bound as a parameter (Core and 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
-import pymysql
 import pytest
+from sql_cases import MYSQL_SEED, serving, unique_table
 from sqlalchemy import Integer, String, Table, create_engine, select, text
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 import rasp
-from rasp.context import _CURRENT, RequestContext, UserInput
 
 # Unique per run: the same suite may run in two processes at once against one server.
-TABLE = f"h6_orm_{uuid.uuid4().hex[:10]}"
-SEED = ((1, "alice", "s1"), (2, "bob", "s2"))
+TABLE = unique_table("h6_orm")
+SEED = MYSQL_SEED
 ATTACK = "nobody' OR 1=1 -- "
 DRIVERS = {"pymysql": "pymysql", "mysqldb": "MySQLdb"}  # SQLAlchemy driver -> rasp sink
 
@@ -38,47 +36,7 @@ class Account(Base):
 accounts: Table = Account.__table__  # type: ignore[assignment]
 
 
-@contextmanager
-def request(value: str) -> Iterator[RequestContext]:
-    """Serve a request whose query parameter ``name`` is ``value``, as the middleware would."""
-    context = RequestContext("GET", "/search", lambda c: [UserInput("query", "name", value)])
-    token = _CURRENT.set(context)
-    try:
-        yield context
-    finally:
-        _CURRENT.reset(token)
-
-
-@pytest.fixture(scope="module")
-def admin(mariadb_params: dict[str, Any]) -> Iterator[pymysql.connections.Connection]:
-    """A plain connection of its own (not SQLAlchemy's) that owns the canary table."""
-    with pymysql.connect(**mariadb_params, autocommit=True) as connection:
-        with connection.cursor() as cur:
-            cur.execute(
-                f"CREATE TABLE {TABLE} (id INT PRIMARY KEY, name VARCHAR(64), secret VARCHAR(255))"
-                " ENGINE=MEMORY CHARACTER SET utf8mb4"
-            )
-        try:
-            yield connection
-        finally:
-            with connection.cursor() as cur:
-                cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
-
-
-@pytest.fixture
-def canary(admin: pymysql.connections.Connection) -> Callable[[], tuple[Any, ...]]:
-    """Seed the canary; return a reader that looks at it through the separate connection."""
-    with admin.cursor() as cur:
-        cur.execute(f"DELETE FROM {TABLE}")
-        cur.executemany(f"INSERT INTO {TABLE} VALUES (%s, %s, %s)", SEED)
-
-    def rows() -> tuple[Any, ...]:
-        with admin.cursor() as cur:
-            cur.execute(f"SELECT id, name, secret FROM {TABLE} ORDER BY id")
-            return cur.fetchall()
-
-    assert rows() == SEED
-    return rows
+request = partial(serving, path="/search")
 
 
 @pytest.fixture(params=sorted(DRIVERS))
@@ -99,7 +57,7 @@ def engine(
 
 
 def test_string_built_text_is_blocked_and_never_reaches_the_server(
-    engine: Engine, canary: Callable[[], tuple[Any, ...]]
+    engine: Engine, mysql_canary: Callable[[], tuple[Any, ...]]
 ) -> None:
     statement = text(f"UPDATE {TABLE} SET secret = 'x' WHERE name = '{ATTACK}'")
     with request(ATTACK) as context:
@@ -114,19 +72,19 @@ def test_string_built_text_is_blocked_and_never_reaches_the_server(
     assert (incident.dialect, incident.action) == ("mysql", "blocked")
     assert incident.input_value == ATTACK
     assert context.incidents == [incident]
-    assert canary() == SEED
+    assert mysql_canary() == SEED
 
 
 def test_the_attack_is_real_outside_a_request(
-    engine: Engine, canary: Callable[[], tuple[Any, ...]]
+    engine: Engine, mysql_canary: Callable[[], tuple[Any, ...]]
 ) -> None:
     with engine.begin() as conn:
         conn.execute(text(f"UPDATE {TABLE} SET secret = 'x' WHERE name = '{ATTACK}'"))
-    assert canary() == ((1, "alice", "x"), (2, "bob", "x"))
+    assert mysql_canary() == ((1, "alice", "x"), (2, "bob", "x"))
 
 
 def test_bound_parameters_in_text_pass(
-    engine: Engine, canary: Callable[[], tuple[Any, ...]]
+    engine: Engine, mysql_canary: Callable[[], tuple[Any, ...]]
 ) -> None:
     with request(ATTACK) as context:
         with engine.begin() as conn:
@@ -139,11 +97,11 @@ def test_bound_parameters_in_text_pass(
             ).scalars()
             assert list(found) == ["bob"]
     assert context.incidents == []
-    assert canary() == ((1, "alice", "s1"), (2, "bob", ATTACK))
+    assert mysql_canary() == ((1, "alice", "s1"), (2, "bob", ATTACK))
 
 
 def test_core_and_orm_statements_with_the_input_as_data_pass(
-    engine: Engine, canary: Callable[[], tuple[Any, ...]]
+    engine: Engine, mysql_canary: Callable[[], tuple[Any, ...]]
 ) -> None:
     with request(ATTACK) as context:
         with engine.begin() as conn:  # a multi-row INSERT through executemany
@@ -160,11 +118,11 @@ def test_core_and_orm_statements_with_the_input_as_data_pass(
             found[0].secret = ATTACK
             session.commit()
     assert context.incidents == []
-    assert canary()[2:] == ((3, ATTACK, ATTACK), (4, ATTACK, "b"))
+    assert mysql_canary()[2:] == ((3, ATTACK, ATTACK), (4, ATTACK, "b"))
 
 
 def test_monitor_mode_judges_a_sqlalchemy_statement_once(
-    mariadb_params: dict[str, Any], canary: Callable[[], tuple[Any, ...]]
+    mariadb_params: dict[str, Any], mysql_canary: Callable[[], tuple[Any, ...]]
 ) -> None:
     rasp.protect(rasp.Config(mode=rasp.Mode.MONITOR))
     engine = create_engine(
@@ -178,4 +136,4 @@ def test_monitor_mode_judges_a_sqlalchemy_statement_once(
         engine.dispose()
         rasp.unprotect()
     assert [incident.action for incident in context.incidents] == ["monitored"]
-    assert canary() == ((1, "alice", "x"), (2, "bob", "x"))
+    assert mysql_canary() == ((1, "alice", "x"), (2, "bob", "x"))

@@ -12,14 +12,14 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sql_cases import PG_ATTACK, PG_CANARY, pg_rows, serving
 
 import rasp
-from rasp.context import _CURRENT, RequestContext, UserInput
 
 psycopg = pytest.importorskip("psycopg")
 sqlalchemy = pytest.importorskip("sqlalchemy")
@@ -28,8 +28,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column  # no
 
 # One table per process: other sessions may run this module against the same server.
 TABLE = f"h5_orm_canary_{os.getpid()}"
-CANARY = {1: "alice", 2: "bob"}
-ATTACK = "x' OR '1'='1"
+CANARY = PG_CANARY
+ATTACK = PG_ATTACK
 ATTACK_UPDATE = f"UPDATE {TABLE} SET name = 'pwned' WHERE name = '{ATTACK}'"
 URLS = {
     "psycopg": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
@@ -37,32 +37,7 @@ URLS = {
 }
 
 
-@contextmanager
-def serving(value: str) -> Iterator[RequestContext]:
-    """Serve a request whose query parameter ``name`` is ``value``, as the middleware would."""
-    context = RequestContext("GET", "/", lambda c: [UserInput("query", "name", value)])
-    token = _CURRENT.set(context)
-    try:
-        yield context
-    finally:
-        _CURRENT.reset(token)
-
-
-def rows(dsn: str) -> dict[int, str]:
-    """The canary table, read through a separate connection."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        return dict(conn.execute(f"SELECT id, name FROM {TABLE} ORDER BY id").fetchall())
-
-
-@pytest.fixture
-def canary(postgres_dsn: str) -> Iterator[str]:
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        conn.execute(f"CREATE TABLE {TABLE} (id int PRIMARY KEY, name text)")
-        conn.execute(f"INSERT INTO {TABLE} VALUES (1, 'alice'), (2, 'bob')")
-    yield postgres_dsn
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+rows = partial(pg_rows, table=TABLE)
 
 
 # --- SQLAlchemy -------------------------------------------------------------------------
@@ -82,7 +57,7 @@ people = Table(TABLE, MetaData(), Column("id", Integer, primary_key=True), Colum
 
 
 @pytest.fixture(params=sorted(URLS))
-def engine(request: pytest.FixtureRequest, protected: rasp.Config, canary: str) -> Iterator[Any]:
+def engine(request: pytest.FixtureRequest, protected: rasp.Config, pg_canary: str) -> Iterator[Any]:
     pytest.importorskip(request.param)
     engine = create_engine(URLS[request.param])
     yield engine
@@ -97,7 +72,7 @@ def _assert_text_blocked(engine: Any) -> None:
         conn.rollback()
 
 
-def test_sqlalchemy_string_built_text_is_blocked(engine: Any, canary: str) -> None:
+def test_sqlalchemy_string_built_text_is_blocked(engine: Any, pg_canary: str) -> None:
     with serving(ATTACK) as context, engine.connect() as conn:
         with pytest.raises(rasp.AttackBlocked):
             conn.execute(text(ATTACK_UPDATE))
@@ -106,21 +81,21 @@ def test_sqlalchemy_string_built_text_is_blocked(engine: Any, canary: str) -> No
         assert conn.invalidated
         conn.rollback()
         assert conn.execute(text(f"SELECT count(*) FROM {TABLE}")).scalar() == 2
-    assert rows(canary) == CANARY
+    assert rows(pg_canary) == CANARY
     assert context.blocked is not None
     assert context.blocked.sink == engine.dialect.driver  # psycopg or psycopg2
 
 
-def test_sqlalchemy_bound_parameters_pass_and_store_intact(engine: Any, canary: str) -> None:
+def test_sqlalchemy_bound_parameters_pass_and_store_intact(engine: Any, pg_canary: str) -> None:
     with serving(ATTACK), engine.begin() as conn:
         conn.execute(text(f"INSERT INTO {TABLE} VALUES (:id, :name)"), {"id": 3, "name": ATTACK})
         found = conn.execute(text(f"SELECT id FROM {TABLE} WHERE name = :n"), {"n": ATTACK})
         assert found.all() == [(3,)]
         _assert_text_blocked(engine)
-    assert rows(canary) == {**CANARY, 3: ATTACK}
+    assert rows(pg_canary) == {**CANARY, 3: ATTACK}
 
 
-def test_sqlalchemy_core_and_orm_where_on_user_input_pass(engine: Any, canary: str) -> None:
+def test_sqlalchemy_core_and_orm_where_on_user_input_pass(engine: Any, pg_canary: str) -> None:
     with serving(ATTACK):
         with engine.connect() as conn:
             assert conn.execute(select(people).where(people.c.name == ATTACK)).all() == []
@@ -131,7 +106,7 @@ def test_sqlalchemy_core_and_orm_where_on_user_input_pass(engine: Any, canary: s
             session.commit()
             assert session.scalars(select(Person.id).where(Person.name == ATTACK)).all() == [3]
         _assert_text_blocked(engine)
-    assert rows(canary) == {**CANARY, 3: ATTACK}
+    assert rows(pg_canary) == {**CANARY, 3: ATTACK}
 
 
 # --- Django (psycopg 3 in this process) ---------------------------------------------------
@@ -140,7 +115,7 @@ _models: dict[str, Any] = {}
 
 
 @pytest.fixture
-def django_db(protected: rasp.Config, canary: str) -> Iterator[Any]:
+def django_db(protected: rasp.Config, pg_canary: str) -> Iterator[Any]:
     django = pytest.importorskip("django")
     from django.conf import settings
 
@@ -182,15 +157,15 @@ def test_django_runs_on_psycopg3(django_db: Any) -> None:
     assert isinstance(django_db.connection, psycopg.Connection)
 
 
-def test_django_string_built_raw_is_blocked(django_db: Any, canary: str) -> None:
+def test_django_string_built_raw_is_blocked(django_db: Any, pg_canary: str) -> None:
     person = _models["Person"]
     with serving(ATTACK):
         with pytest.raises(rasp.AttackBlocked):
             list(person.objects.raw(f"{ATTACK_UPDATE} RETURNING id, name"))
-    assert rows(canary) == CANARY
+    assert rows(pg_canary) == CANARY
 
 
-def test_django_parameterised_raw_passes(django_db: Any, canary: str) -> None:
+def test_django_parameterised_raw_passes(django_db: Any, pg_canary: str) -> None:
     person = _models["Person"]
     with serving(ATTACK):
         assert list(person.objects.raw(f"SELECT * FROM {TABLE} WHERE name = %s", [ATTACK])) == []
@@ -202,18 +177,18 @@ def test_django_parameterised_raw_passes(django_db: Any, canary: str) -> None:
         person.objects.create(id=3, name=ATTACK)
         with pytest.raises(rasp.AttackBlocked):
             list(person.objects.raw(f"SELECT * FROM {TABLE} WHERE name = '{ATTACK}'"))
-    assert rows(canary) == {**CANARY, 3: ATTACK}
+    assert rows(pg_canary) == {**CANARY, 3: ATTACK}
 
 
 def test_django_cursor_execute_blocks_string_built_and_passes_params(
-    django_db: Any, canary: str
+    django_db: Any, pg_canary: str
 ) -> None:
     with serving(ATTACK):
         with django_db.cursor() as cursor:
             with pytest.raises(rasp.AttackBlocked):
                 cursor.execute(ATTACK_UPDATE)
             cursor.execute(f"INSERT INTO {TABLE} VALUES (%s, %s)", [3, ATTACK])
-    assert rows(canary) == {**CANARY, 3: ATTACK}
+    assert rows(pg_canary) == {**CANARY, 3: ATTACK}
 
 
 # --- Django on psycopg2, in a subprocess where psycopg 3 cannot be imported --------------
@@ -261,7 +236,7 @@ finally:
 """
 
 
-def test_django_on_psycopg2_raw_is_blocked(canary: str) -> None:
+def test_django_on_psycopg2_raw_is_blocked(pg_canary: str) -> None:
     pytest.importorskip("psycopg2")
     pytest.importorskip("django")
     code = textwrap.dedent(_DJANGO_PSYCOPG2.format(table=TABLE))
@@ -274,4 +249,4 @@ def test_django_on_psycopg2_raw_is_blocked(canary: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "blocked"
-    assert rows(canary) == CANARY
+    assert rows(pg_canary) == CANARY

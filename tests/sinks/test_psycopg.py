@@ -6,14 +6,15 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sql_cases import PG_ATTACK, PG_CANARY, pg_attacks, pg_rows, serving
 
 import rasp
-from rasp.context import _CURRENT, RequestContext, UserInput
+from rasp.context import RequestContext
 from rasp.sinks import psycopg as sink
 
 psycopg = pytest.importorskip("psycopg")
@@ -22,23 +23,11 @@ from psycopg.pq import TransactionStatus  # noqa: E402
 
 # One table per process: other sessions may run this module against the same server.
 TABLE = f"h5_pg3_canary_{os.getpid()}"
-CANARY = {1: "alice", 2: "bob"}
-ATTACK = "x' OR '1'='1"
+CANARY = PG_CANARY
+ATTACK = PG_ATTACK
 HONEST_SQL = f"UPDATE {TABLE} SET name = 'carol' WHERE name = 'alice'"
 
-# kind -> (user input, statement the app builds by concatenation). Each one, if it ran,
-# changes the canary table (test_attacks_are_real_outside_a_request proves it).
-ATTACKS = {
-    "quote": (ATTACK, "UPDATE {t} SET name = 'pwned' WHERE name = '{v}'"),
-    "stacked": (f"1; DROP TABLE {TABLE}", "UPDATE {t} SET name = name WHERE id = {v}"),
-    "dollar": ("x$$ OR $$1$$=$$1", "UPDATE {t} SET name = 'pwned' WHERE name = $${v}$$"),
-    "e-escape": ("\\' ' OR 1=1 --", "UPDATE {t} SET name = 'pwned' WHERE name = E'{v}'"),
-    "cast": ("0 OR 1::int = 1", "UPDATE {t} SET name = 'pwned' WHERE id = {v}"),
-    "pg_sleep": (
-        "0 OR (SELECT 1 FROM pg_sleep(0.1)) = 1",
-        "UPDATE {t} SET name = 'pwned' WHERE id = {v}",
-    ),
-}
+ATTACKS = pg_attacks(TABLE)
 
 
 def _attack(kind: str) -> tuple[str, str]:
@@ -49,40 +38,15 @@ def _attack(kind: str) -> tuple[str, str]:
 ATTACK_SQL = _attack("quote")[1]
 
 
-@contextmanager
-def request(value: str) -> Iterator[RequestContext]:
-    """Serve a request whose query parameter ``name`` is ``value``, as the middleware would."""
-    context = RequestContext("GET", "/", lambda c: [UserInput("query", "name", value)])
-    token = _CURRENT.set(context)
-    try:
-        yield context
-    finally:
-        _CURRENT.reset(token)
+request = serving
 
 
-def rows(dsn: str) -> dict[int, str] | None:
-    """The canary table read through a separate connection; None when it is gone."""
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        exists = conn.execute("SELECT to_regclass(%s)", (TABLE,)).fetchone()
-        if exists is None or exists[0] is None:
-            return None
-        return dict(conn.execute(f"SELECT id, name FROM {TABLE} ORDER BY id").fetchall())
+rows = partial(pg_rows, table=TABLE)
 
 
 @pytest.fixture
-def canary(postgres_dsn: str) -> Iterator[str]:
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        conn.execute(f"CREATE TABLE {TABLE} (id int PRIMARY KEY, name text)")
-        conn.execute(f"INSERT INTO {TABLE} VALUES (1, 'alice'), (2, 'bob')")
-    yield postgres_dsn
-    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
-        conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-
-
-@pytest.fixture
-def conn(protected: rasp.Config, canary: str) -> Iterator[Any]:
-    with psycopg.connect(canary, autocommit=True) as connection:
+def conn(protected: rasp.Config, pg_canary: str) -> Iterator[Any]:
+    with psycopg.connect(pg_canary, autocommit=True) as connection:
         yield connection
 
 
@@ -191,9 +155,9 @@ def test_render_gives_the_text_psycopg_sends(conn: Any) -> None:
 
 
 def test_server_cursor_statement_never_reaches_the_server(
-    protected: rasp.Config, canary: str
+    protected: rasp.Config, pg_canary: str
 ) -> None:
-    with psycopg.connect(canary) as conn:  # not autocommit: anything sent opens a transaction
+    with psycopg.connect(pg_canary) as conn:  # not autocommit: anything sent opens a transaction
         with request(ATTACK):
             with conn.cursor(name="h5_sc") as cur, pytest.raises(rasp.AttackBlocked):
                 cur.execute(f"SELECT id FROM {TABLE} WHERE name = '{ATTACK}'")
@@ -247,25 +211,27 @@ ASYNC_METHODS: dict[str, Callable[[Any, str], Awaitable[Any]]] = {
 
 @pytest.mark.parametrize("method", sorted(ASYNC_METHODS))
 def test_every_async_method_blocks_and_the_statement_never_runs(
-    protected: rasp.Config, canary: str, method: str
+    protected: rasp.Config, pg_canary: str, method: str
 ) -> None:
     run = ASYNC_METHODS[method]
 
     async def main() -> None:
-        async with await psycopg.AsyncConnection.connect(canary, autocommit=True) as conn:
+        async with await psycopg.AsyncConnection.connect(pg_canary, autocommit=True) as conn:
             with request(ATTACK):
                 with pytest.raises(rasp.AttackBlocked):
                     await run(conn, ATTACK_SQL)
-                assert rows(canary) == CANARY
+                assert rows(pg_canary) == CANARY
                 await run(conn, HONEST_SQL)
 
     asyncio.run(main())
-    assert rows(canary) == {1: "carol", 2: "bob"}
+    assert rows(pg_canary) == {1: "carol", 2: "bob"}
 
 
-def test_async_server_cursor_never_reaches_the_server(protected: rasp.Config, canary: str) -> None:
+def test_async_server_cursor_never_reaches_the_server(
+    protected: rasp.Config, pg_canary: str
+) -> None:
     async def main() -> None:
-        async with await psycopg.AsyncConnection.connect(canary) as conn:
+        async with await psycopg.AsyncConnection.connect(pg_canary) as conn:
             with request(ATTACK):
                 async with conn.cursor(name="h5_asc") as cur:
                     with pytest.raises(rasp.AttackBlocked):
@@ -278,9 +244,9 @@ def test_async_server_cursor_never_reaches_the_server(protected: rasp.Config, ca
     asyncio.run(main())
 
 
-def test_async_bound_parameters_and_literals_pass(protected: rasp.Config, canary: str) -> None:
+def test_async_bound_parameters_and_literals_pass(protected: rasp.Config, pg_canary: str) -> None:
     async def main() -> None:
-        async with await psycopg.AsyncConnection.connect(canary, autocommit=True) as conn:
+        async with await psycopg.AsyncConnection.connect(pg_canary, autocommit=True) as conn:
             with request(ATTACK):
                 await conn.execute(f"INSERT INTO {TABLE} VALUES (%s, %s)", (3, ATTACK))
                 await conn.execute(
@@ -292,7 +258,7 @@ def test_async_bound_parameters_and_literals_pass(protected: rasp.Config, canary
                     await conn.execute(ATTACK_SQL)
 
     asyncio.run(main())
-    assert rows(canary) == {**CANARY, 3: ATTACK, 4: ATTACK}
+    assert rows(pg_canary) == {**CANARY, 3: ATTACK, 4: ATTACK}
 
 
 # --- each statement is checked exactly once ---------------------------------------------
@@ -309,10 +275,10 @@ def _monitor_sync(conn: Any, how: str) -> None:
 @pytest.mark.parametrize(
     "how", ["Connection.execute", "Cursor.execute", "ClientCursor.execute", "server-cursor"]
 )
-def test_monitor_mode_reports_each_statement_once(canary: str, how: str) -> None:
+def test_monitor_mode_reports_each_statement_once(pg_canary: str, how: str) -> None:
     rasp.protect(rasp.Config(mode=rasp.Mode.MONITOR))
     try:
-        with psycopg.connect(canary, autocommit=how != "server-cursor") as conn:
+        with psycopg.connect(pg_canary, autocommit=how != "server-cursor") as conn:
             with request(ATTACK) as context:
                 _monitor_sync(conn, how)
     finally:
@@ -320,9 +286,9 @@ def test_monitor_mode_reports_each_statement_once(canary: str, how: str) -> None
     assert [i.action for i in context.incidents] == ["monitored"]
 
 
-def test_monitor_mode_reports_async_connection_execute_once(canary: str) -> None:
+def test_monitor_mode_reports_async_connection_execute_once(pg_canary: str) -> None:
     async def main() -> RequestContext:
-        async with await psycopg.AsyncConnection.connect(canary, autocommit=True) as conn:
+        async with await psycopg.AsyncConnection.connect(pg_canary, autocommit=True) as conn:
             with request(ATTACK) as context:
                 await conn.execute(ATTACK_SQL)
             return context
@@ -333,7 +299,7 @@ def test_monitor_mode_reports_async_connection_execute_once(canary: str) -> None
     finally:
         rasp.unprotect()
     assert len(context.incidents) == 1
-    assert rows(canary) == {1: "pwned", 2: "pwned"}  # monitor mode lets it run
+    assert rows(pg_canary) == {1: "pwned", 2: "pwned"}  # monitor mode lets it run
 
 
 # --- install / uninstall ----------------------------------------------------------------
@@ -345,7 +311,7 @@ PATCHED = [
 ] + [("ServerCursor", "execute"), ("AsyncServerCursor", "execute")]
 
 
-def test_unprotect_restores_the_originals(canary: str) -> None:
+def test_unprotect_restores_the_originals(pg_canary: str) -> None:
     rasp.unprotect()
     originals = {(c, n): vars(getattr(psycopg, c))[n] for c, n in PATCHED}
     rasp.protect(rasp.Config())
@@ -360,9 +326,9 @@ def test_unprotect_restores_the_originals(canary: str) -> None:
         rasp.unprotect()
     for (c, n), original in originals.items():
         assert vars(getattr(psycopg, c))[n] is original
-    with psycopg.connect(canary, autocommit=True) as conn, request(ATTACK):
+    with psycopg.connect(pg_canary, autocommit=True) as conn, request(ATTACK):
         conn.execute(ATTACK_SQL)  # unguarded now: it runs
-    assert rows(canary) == {1: "pwned", 2: "pwned"}
+    assert rows(pg_canary) == {1: "pwned", 2: "pwned"}
 
 
 _IMPORT_AFTER_PROTECT = """

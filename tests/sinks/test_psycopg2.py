@@ -6,14 +6,14 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sql_cases import PG_ATTACK, PG_CANARY, pg_attacks, pg_rows, serving
 
 import rasp
-from rasp.context import _CURRENT, RequestContext, UserInput
 from rasp.sinks import psycopg2 as sink
 
 pytest.importorskip("psycopg2")
@@ -24,23 +24,12 @@ from psycopg2 import sql
 
 # One table per process: other sessions may run this module against the same server.
 TABLE = f"h5_pg2_canary_{os.getpid()}"
-CANARY = {1: "alice", 2: "bob"}
-ATTACK = "x' OR '1'='1"
+CANARY = PG_CANARY
+ATTACK = PG_ATTACK
 ATTACK_SQL = f"UPDATE {TABLE} SET name = 'pwned' WHERE name = '{ATTACK}'"
 HONEST_SQL = f"UPDATE {TABLE} SET name = 'carol' WHERE name = 'alice'"
 
-# kind -> (user input, statement the app builds by concatenation); each does damage if run.
-ATTACKS = {
-    "quote": (ATTACK, "UPDATE {t} SET name = 'pwned' WHERE name = '{v}'"),
-    "stacked": (f"1; DROP TABLE {TABLE}", "UPDATE {t} SET name = name WHERE id = {v}"),
-    "dollar": ("x$$ OR $$1$$=$$1", "UPDATE {t} SET name = 'pwned' WHERE name = $${v}$$"),
-    "e-escape": ("\\' ' OR 1=1 --", "UPDATE {t} SET name = 'pwned' WHERE name = E'{v}'"),
-    "cast": ("0 OR 1::int = 1", "UPDATE {t} SET name = 'pwned' WHERE id = {v}"),
-    "pg_sleep": (
-        "0 OR (SELECT 1 FROM pg_sleep(0.1)) = 1",
-        "UPDATE {t} SET name = 'pwned' WHERE id = {v}",
-    ),
-}
+ATTACKS = pg_attacks(TABLE)
 
 
 def _attack(kind: str) -> tuple[str, str]:
@@ -48,51 +37,15 @@ def _attack(kind: str) -> tuple[str, str]:
     return value, template.format(t=TABLE, v=value)
 
 
-@contextmanager
-def request(value: str) -> Iterator[RequestContext]:
-    """Serve a request whose query parameter ``name`` is ``value``, as the middleware would."""
-    context = RequestContext("GET", "/", lambda c: [UserInput("query", "name", value)])
-    token = _CURRENT.set(context)
-    try:
-        yield context
-    finally:
-        _CURRENT.reset(token)
+request = serving
 
 
-@contextmanager
-def _admin(dsn: str) -> Iterator[Any]:
-    conn = psycopg2.connect(dsn)
-    conn.autocommit = True
-    try:
-        yield conn.cursor()
-    finally:
-        conn.close()
-
-
-def rows(dsn: str) -> dict[int, str] | None:
-    """The canary table read through a separate connection; None when it is gone."""
-    with _admin(dsn) as cur:
-        cur.execute("SELECT to_regclass(%s)", (TABLE,))
-        if cur.fetchone()[0] is None:
-            return None
-        cur.execute(f"SELECT id, name FROM {TABLE} ORDER BY id")
-        return dict(cur.fetchall())
+rows = partial(pg_rows, table=TABLE)
 
 
 @pytest.fixture
-def canary(postgres_dsn: str) -> Iterator[str]:
-    with _admin(postgres_dsn) as cur:
-        cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        cur.execute(f"CREATE TABLE {TABLE} (id int PRIMARY KEY, name text)")
-        cur.execute(f"INSERT INTO {TABLE} VALUES (1, 'alice'), (2, 'bob')")
-    yield postgres_dsn
-    with _admin(postgres_dsn) as cur:
-        cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
-
-
-@pytest.fixture
-def conn(protected: rasp.Config, canary: str) -> Iterator[Any]:
-    connection = psycopg2.connect(canary)
+def conn(protected: rasp.Config, pg_canary: str) -> Iterator[Any]:
+    connection = psycopg2.connect(pg_canary)
     connection.autocommit = True
     yield connection
     connection.close()
@@ -198,9 +151,9 @@ def test_render_gives_the_text_psycopg2_sends(conn: Any) -> None:
 
 
 def test_named_cursor_statement_never_reaches_the_server(
-    protected: rasp.Config, canary: str
+    protected: rasp.Config, pg_canary: str
 ) -> None:
-    conn = psycopg2.connect(canary)  # not autocommit: anything sent opens a transaction
+    conn = psycopg2.connect(pg_canary)  # not autocommit: anything sent opens a transaction
     try:
         with request(ATTACK):
             with pytest.raises(rasp.AttackBlocked):
@@ -311,10 +264,10 @@ FACTORIES: dict[str, tuple[Callable[[str], Any], Callable[[Any], Any], type, Any
 
 @pytest.mark.parametrize("case", list(FACTORIES))
 def test_factories_keep_their_behaviour_and_stay_guarded(
-    protected: rasp.Config, canary: str, case: str
+    protected: rasp.Config, pg_canary: str, case: str
 ) -> None:
     connect, make_cursor, cursor_class, honest_row = FACTORIES[case]
-    conn = connect(canary)
+    conn = connect(pg_canary)
     conn.autocommit = True
     try:
         cur = make_cursor(conn)
@@ -328,7 +281,7 @@ def test_factories_keep_their_behaviour_and_stay_guarded(
                 cur.execute(ATTACK_SQL)
             with pytest.raises(rasp.AttackBlocked):
                 make_cursor(conn).executemany(ATTACK_SQL, [()])
-        assert rows(canary) == CANARY
+        assert rows(pg_canary) == CANARY
         if isinstance(conn, AppConnection):
             assert conn.tag == "mine"
         if isinstance(conn, E.LoggingConnection):
@@ -350,10 +303,10 @@ def test_named_tuple_rows_keep_their_fields(conn: Any) -> None:
 
 
 @pytest.mark.parametrize("factory", [None, E.DictCursor, E.RealDictCursor])
-def test_monitor_mode_reports_each_statement_once(canary: str, factory: Any) -> None:
+def test_monitor_mode_reports_each_statement_once(pg_canary: str, factory: Any) -> None:
     # DictCursor.execute calls cursor.execute through super(): still one check.
     rasp.protect(rasp.Config(mode=rasp.Mode.MONITOR))
-    conn = psycopg2.connect(canary)
+    conn = psycopg2.connect(pg_canary)
     conn.autocommit = True
     try:
         cur = conn.cursor(cursor_factory=factory)
@@ -363,13 +316,13 @@ def test_monitor_mode_reports_each_statement_once(canary: str, factory: Any) -> 
         conn.close()
         rasp.unprotect()
     assert [i.action for i in context.incidents] == ["monitored"]
-    assert rows(canary) == {1: "pwned", 2: "pwned"}
+    assert rows(pg_canary) == {1: "pwned", 2: "pwned"}
 
 
 # --- install / uninstall ----------------------------------------------------------------
 
 
-def test_unprotect_restores_the_original_connect(canary: str) -> None:
+def test_unprotect_restores_the_original_connect(pg_canary: str) -> None:
     c_connect = psycopg2._psycopg._connect
     rasp.protect(rasp.Config())
     try:
@@ -379,7 +332,7 @@ def test_unprotect_restores_the_original_connect(canary: str) -> None:
     finally:
         rasp.unprotect()
     assert psycopg2._connect is c_connect
-    conn = psycopg2.connect(canary)
+    conn = psycopg2.connect(pg_canary)
     conn.autocommit = True
     try:
         assert type(conn) is psycopg2.extensions.connection
@@ -388,20 +341,20 @@ def test_unprotect_restores_the_original_connect(canary: str) -> None:
             conn.cursor().execute(ATTACK_SQL)  # unguarded now: it runs
     finally:
         conn.close()
-    assert rows(canary) == {1: "pwned", 2: "pwned"}
+    assert rows(pg_canary) == {1: "pwned", 2: "pwned"}
 
 
-def test_connection_opened_before_protect_is_not_guarded(canary: str) -> None:
+def test_connection_opened_before_protect_is_not_guarded(pg_canary: str) -> None:
     # A documented limit: the class of a connection is fixed when it is made.
     rasp.unprotect()
-    before = psycopg2.connect(canary)
+    before = psycopg2.connect(pg_canary)
     before.autocommit = True
     try:
         rasp.protect(rasp.Config())
         assert not getattr(type(before), "_rasp_guarded", False)
         with request(ATTACK):
             before.cursor().execute(f"SELECT id FROM {TABLE} WHERE name = '{ATTACK}'")
-        after = psycopg2.connect(canary)
+        after = psycopg2.connect(pg_canary)
         try:
             assert getattr(type(after), "_rasp_guarded", False)
         finally:

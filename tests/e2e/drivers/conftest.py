@@ -14,12 +14,10 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +26,10 @@ from typing import Any
 
 import httpx
 import pytest
+from servers import stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[3]
 APPS = Path(__file__).resolve().parent / "apps"
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 
 
 def _load_schema() -> ModuleType:
@@ -201,37 +198,11 @@ def _serve(
             stdout=subprocess.DEVNULL, stderr=stderr,
         )  # fmt: skip
     try:
-        _wait_ready(app, process)
+        wait_ready(app, process, "/health")
         yield app
     finally:
-        _stop(process)
+        stop(process)
         app.drop_tables()
-
-
-def _wait_ready(app: DriverApp, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    with app.client() as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"{app.name} exited with {process.returncode}:\n{app.stderr()}")
-            try:
-                if client.get("/health").status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-    pytest.fail(f"{app.name} did not answer within {START_TIMEOUT} s:\n{app.stderr()}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        # SIGINT: quick shutdown for gunicorn (SIGTERM waits for graceful_timeout) and uvicorn.
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    process.wait()
 
 
 @pytest.fixture(scope="session")
