@@ -120,11 +120,15 @@ def _path_inputs(path: str, route_params: Mapping[str, Any] | None) -> list[User
     segments = [s for s in path.split("/") if s]
     for index, segment in enumerate(segments):
         inputs.append(UserInput("path", str(index), segment))
-    starts = [i for i, char in enumerate(path) if char == "/"][:MAX_PATH_SUFFIXES]
-    for index, at in enumerate(starts):
+    at = path.find("/")
+    index = 0
+    while at >= 0 and index < MAX_PATH_SUFFIXES:
         suffix = path[at + 1 :]
-        if "/" in suffix:
-            inputs.append(UserInput("path", f"{index}..", suffix))
+        if "/" not in suffix:
+            break
+        inputs.append(UserInput("path", f"{index}..", suffix))
+        at = path.find("/", at + 1)
+        index += 1
     if route_params:
         for name, value in route_params.items():
             if isinstance(value, str):

@@ -10,6 +10,7 @@ nothing an attacker can use and are let through, which keeps sort columns and id
 
 from __future__ import annotations
 
+import functools
 import re
 from bisect import bisect_right
 from urllib.parse import unquote, unquote_plus
@@ -106,7 +107,7 @@ class Statement:
             return None
         text = self.text
         for needle in needles(user_input):
-            if needle not in text or _WORD_ONLY.fullmatch(needle):
+            if needle not in text or _WORD_ONLY.fullmatch(needle) or _inert(needle):
                 continue
             if self._regions is None:
                 # Literals and comments of the whole statement; tokens only where needed.
@@ -165,11 +166,45 @@ def candidate_needles(user_input: str) -> list[str]:
     """The needles of :func:`needles` that :func:`detect` could ever judge an injection.
 
     The guard looks for these in every statement, so inputs that can never add structure
-    (word characters only, quotes only, one character) cost nothing there.
+    (word characters only, quotes only, one character) cost nothing there. Header values
+    repeat from request to request, so answers are remembered (a bounded cache).
     """
-    if len(user_input) < MIN_INPUT_LENGTH or _QUOTES_ONLY.fullmatch(user_input):
+    if len(user_input) < MIN_INPUT_LENGTH or _WORD_ONLY.fullmatch(user_input):
         return []
-    return [n for n in needles(user_input) if not _WORD_ONLY.fullmatch(n)]
+    if len(user_input) > _CACHED_INPUT_LENGTH:
+        return _candidate_needles(user_input)
+    return list(_cached_candidate_needles(user_input))
+
+
+def _candidate_needles(user_input: str) -> list[str]:
+    if _QUOTES_ONLY.fullmatch(user_input):
+        return []
+    found = needles(user_input)
+    if len(found) == 1:
+        return found  # the input itself, already known not to be a plain word
+    return [n for n in found if not _WORD_ONLY.fullmatch(n)]
+
+
+_CACHED_INPUT_LENGTH = 256
+_cached_candidate_needles = functools.lru_cache(maxsize=4096)(
+    lambda user_input: tuple(_candidate_needles(user_input))
+)
+
+
+# Words, numbers, spaces, tabs, commas and dots: no quote, comment, operator or line break.
+_INERT_TEXT = re.compile(r"[\w \t,.]+")
+_WORDS = re.compile(r"[^\W\d]\w*")
+
+
+@functools.lru_cache(maxsize=4096)
+def _inert(needle: str) -> bool:
+    """Is ``needle`` harmless wherever it lands? Inside a literal or comment it cannot close
+    or open one (it has no delimiter characters, no line break); in code it is a run of
+    identifiers, numbers, commas and dots, which the code rule lets through. Then the
+    statement need not be scanned at all (prose and search text are mostly like this)."""
+    if not _INERT_TEXT.fullmatch(needle):
+        return False
+    return not any(word.upper() in STRUCTURAL_KEYWORDS for word in _WORDS.findall(needle))
 
 
 def _scan(query: str, needle: str, regions: Regions, dialect: Dialect) -> Finding | None:

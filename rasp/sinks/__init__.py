@@ -50,6 +50,7 @@ class Patch:
 
 _lock = threading.RLock()
 _active = False
+_warned = False
 _hooks_registered: set[str] = set()
 # (module, attribute) -> (owner, name, original, replacement, inherited); ``inherited``: the
 # class had no attribute of its own, so undoing the patch deletes ours.
@@ -57,7 +58,7 @@ _applied: dict[tuple[str, str], tuple[Any, str, Any, Any, bool]] = {}
 
 
 def install() -> None:
-    global _active
+    global _active, _warned
     with _lock:
         _active = True
         for patch in _all_patches():
@@ -68,7 +69,9 @@ def install() -> None:
                 continue
             _hooks_registered.add(patch.module)
             wrapt.register_post_import_hook(_on_import, patch.module)
-    contained("unguarded_connections", _warn_unguarded_connections)
+        if not _warned:  # once per process: it walks the heap
+            _warned = True
+            contained("unguarded_connections", _warn_unguarded_connections)
 
 
 def _warn_unguarded_connections() -> None:

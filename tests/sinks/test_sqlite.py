@@ -358,9 +358,10 @@ def test_internal_error_blocks_when_fail_closed(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_protect_warns_about_connections_opened_before(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rasp.unprotect()
+    monkeypatch.setattr(rasp.sinks, "_warned", False)  # the check runs once per process
     early = sqlite3.connect(":memory:")
     try:
         with caplog.at_level(logging.WARNING, logger="rasp.sinks"):
