@@ -13,7 +13,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable, Mapping
-from http.cookies import _unquote  # type: ignore[attr-defined]
+from http.cookies import _unquote
 from typing import Any
 from urllib.parse import unquote, unquote_to_bytes
 
@@ -252,7 +252,10 @@ def _multipart(data: bytes, content_type: str, truncated: bool) -> list[UserInpu
     try:
         from python_multipart.multipart import MultipartParser, parse_options_header
     except ImportError:  # python-multipart before 0.0.13
-        from multipart.multipart import MultipartParser, parse_options_header
+        from multipart.multipart import (  # type: ignore[import-untyped, no-redef, unused-ignore]
+            MultipartParser,
+            parse_options_header,
+        )
 
     _, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")

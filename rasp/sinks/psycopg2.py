@@ -54,7 +54,7 @@ def _is_guarded(cls: object) -> bool:
 
 @functools.cache
 def _guarded_cursor(base: type) -> type:
-    class GuardedCursor(base):  # type: ignore[misc, valid-type]
+    class GuardedCursor(base):  # type: ignore[misc]
         __slots__ = ()
         _rasp_guarded = True
 
@@ -77,7 +77,7 @@ def _guarded_cursor(base: type) -> type:
 
 
 def _guard_cursor_factory(factory: Any) -> Any:
-    from psycopg2.extensions import cursor
+    from psycopg2.extensions import cursor  # type: ignore[import-untyped, unused-ignore]
 
     if isinstance(factory, type) and issubclass(factory, cursor):
         return factory if _is_guarded(factory) else _guarded_cursor(factory)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any
+from typing import Any, cast
 
 import wrapt
 
@@ -37,7 +37,7 @@ def _check(sql: object) -> None:
 
 @functools.cache
 def _guarded_cursor(base: type) -> type:
-    class GuardedCursor(base):  # type: ignore[misc, valid-type]
+    class GuardedCursor(base):  # type: ignore[misc]
         __slots__ = ()
 
         def execute(self, sql: Any, parameters: Any = (), /) -> Any:
@@ -62,7 +62,7 @@ def _guarded_cursor(base: type) -> type:
 def _guarded_connection(base: type) -> type:
     import sqlite3
 
-    class GuardedConnection(base):  # type: ignore[misc, valid-type]
+    class GuardedConnection(base):  # type: ignore[misc]
         __slots__ = ()
 
         def cursor(self, factory: Any = sqlite3.Cursor) -> Any:
@@ -85,7 +85,7 @@ def _guarded_connection(base: type) -> type:
     GuardedConnection.__name__ = base.__name__
     GuardedConnection.__qualname__ = base.__qualname__
     GuardedConnection.__module__ = base.__module__
-    GuardedConnection._rasp_guarded = True  # type: ignore[attr-defined]
+    GuardedConnection._rasp_guarded = True
     return GuardedConnection
 
 
@@ -101,7 +101,7 @@ def _connect(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[st
         and issubclass(factory, sqlite3.Connection)
         and not getattr(factory, "_rasp_guarded", False)
     ):
-        guarded = _guarded_connection(factory)
+        guarded = _guarded_connection(cast(type, factory))
         if len(args) > _FACTORY_POSITION:
             args = (*args[:_FACTORY_POSITION], guarded, *args[_FACTORY_POSITION + 1 :])
         else:
