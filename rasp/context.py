@@ -8,7 +8,7 @@ check, and parsed again only if the app has read more of the body since.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -66,7 +66,7 @@ class InputMatcher:
 
     __slots__ = ("_groups", "_needles", "_owners", "_short")
 
-    def __init__(self, inputs: list[UserInput], needles: Callable[[str], list[str]]) -> None:
+    def __init__(self, inputs: list[UserInput], needles: Callable[[str], Sequence[str]]) -> None:
         found: dict[str, UserInput] = {}
         for user_input in inputs:
             for needle in needles(user_input.value):
@@ -173,7 +173,7 @@ class RequestContext:
     def inputs(self) -> list[UserInput]:
         return self._collect(self)
 
-    def matcher(self, needles: Callable[[str], list[str]]) -> InputMatcher:
+    def matcher(self, needles: Callable[[str], Sequence[str]]) -> InputMatcher:
         """The inputs indexed for one detector family; rebuilt when more body was read."""
         body_size = len(self.body.data) if self.body is not None else 0
         memo = self._matchers.get(needles)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import re
 from bisect import bisect_right
+from collections.abc import Sequence
 from urllib.parse import unquote, unquote_plus
 
 from rasp.detectors import AttackKind, Finding
@@ -162,7 +163,7 @@ def needles(user_input: str) -> list[str]:
     return needles
 
 
-def candidate_needles(user_input: str) -> list[str]:
+def candidate_needles(user_input: str) -> Sequence[str]:
     """The needles of :func:`needles` that :func:`detect` could ever judge an injection.
 
     The guard looks for these in every statement, so inputs that can never add structure
@@ -170,10 +171,10 @@ def candidate_needles(user_input: str) -> list[str]:
     repeat from request to request, so answers are remembered (a bounded cache).
     """
     if len(user_input) < MIN_INPUT_LENGTH or _WORD_ONLY.fullmatch(user_input):
-        return []
+        return ()
     if len(user_input) > _CACHED_INPUT_LENGTH:
         return _candidate_needles(user_input)
-    return list(_cached_candidate_needles(user_input))
+    return _cached_candidate_needles(user_input)
 
 
 def _candidate_needles(user_input: str) -> list[str]:
