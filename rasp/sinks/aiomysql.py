@@ -13,16 +13,18 @@ from __future__ import annotations
 from rasp.guard import Sink
 from rasp.lexers.sql import Dialect
 from rasp.sinks import Patch
-from rasp.sinks.pymysql import outermost_sql_method
+from rasp.sinks._dbapi import sql_method
 
 __all__ = ["PATCHES"]
 
 SINK = Sink("aiomysql", Dialect.MYSQL, skip_modules=("aiomysql", "pymysql"))
 
-_method = outermost_sql_method(SINK)
+_method = sql_method(SINK, outermost=True)
 
 PATCHES = (
     Patch("aiomysql.cursors", "Cursor.execute", _method),
     Patch("aiomysql.cursors", "Cursor.executemany", _method),
-    Patch("aiomysql.connection", "Connection.query", outermost_sql_method(SINK, keyword="sql")),
+    Patch(
+        "aiomysql.connection", "Connection.query", sql_method(SINK, keyword="sql", outermost=True)
+    ),
 )

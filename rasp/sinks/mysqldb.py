@@ -15,13 +15,13 @@ from __future__ import annotations
 from rasp.guard import Sink
 from rasp.lexers.sql import Dialect
 from rasp.sinks import Patch
-from rasp.sinks.pymysql import outermost_sql_method
+from rasp.sinks._dbapi import sql_method
 
 __all__ = ["PATCHES"]
 
 SINK = Sink("MySQLdb", Dialect.MYSQL, skip_modules=("MySQLdb",))
 
-_method = outermost_sql_method(SINK)
+_method = sql_method(SINK, outermost=True)
 
 PATCHES = (
     Patch("MySQLdb.cursors", "BaseCursor.execute", _method),
