@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import ipaddress
 import os
 import re
 import sys
@@ -62,6 +63,10 @@ class Config:
     """When the agent itself fails during a check: False lets the call run, True blocks it."""
     metrics_path: str | None = None
     """Serve Prometheus metrics at this path from the middleware (None: do not serve)."""
+    ssrf_allow: tuple[str, ...] = ()
+    """Hosts (``api.internal``, ``.corp.example`` for a whole domain) and networks
+    (``10.1.0.0/16``, ``169.254.169.254``) that outbound requests may reach even when the
+    host came from user input, and cloud metadata addresses that may be reached at all."""
     origins: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
     """Where each setting came from: ``default``, ``argument``, ``env RASP_MODE``, a file."""
 
@@ -104,7 +109,7 @@ class Config:
                 values[key] = _parse(key, environ[env_name], env_name)
                 origins[key] = f"env {env_name}"
         for key, raw in arguments.items():
-            if raw is None and key != "metrics_path":
+            if raw is None and key not in _NULLABLE:
                 continue
             values[key] = _parse(key, raw, f"argument {key}")
             origins[key] = "argument"
@@ -178,13 +183,41 @@ def _path(raw: object) -> str | None:
     return text
 
 
+def _destinations(raw: object) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        entries = raw.replace(",", " ").split()
+    elif isinstance(raw, (list, tuple, set, frozenset)):
+        entries = [str(entry).strip() for entry in raw]
+    else:
+        raise ValueError("expected hosts and networks, comma-separated or as a list")
+    found: list[str] = []
+    for entry in entries:
+        try:
+            found.append(str(ipaddress.ip_network(entry, strict=False)))
+            continue
+        except ValueError:
+            pass
+        host = entry.lower().rstrip(".")
+        if not _HOST.fullmatch(host):
+            raise ValueError(
+                f"{entry!r} is neither a host name (api.internal, .corp.example) "
+                "nor a network (10.0.0.0/8, 169.254.169.254)"
+            )
+        found.append(host)
+    return tuple(dict.fromkeys(found))
+
+
+_HOST = re.compile(r"\.?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
+
 _PARSERS: dict[str, Callable[[object], Any]] = {
     "mode": _mode,
     "body_limit": _size,
     "max_inputs": _count,
     "fail_closed": _flag,
     "metrics_path": _path,
+    "ssrf_allow": _destinations,
 }
+_NULLABLE = frozenset({"metrics_path"})
 
 
 def _pyproject_table(explicit: Path | None) -> tuple[dict[str, Any], Path | None]:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
     from rasp.guard import Incident
+
+_T = TypeVar("_T")
 
 __all__ = ["BodyCapture", "InputMatcher", "RequestContext", "UserInput", "current"]
 
@@ -135,9 +137,11 @@ class RequestContext:
 
     __slots__ = (
         "_collect",
+        "_inputs",
         "_matchers",
         "blocked",
         "body",
+        "derived",
         "finished",
         "incidents",
         "method",
@@ -167,20 +171,47 @@ class RequestContext:
         (it inherited this context) is no longer judged by this request's inputs."""
         self.incidents: list[Incident] = []
         self.suppressed = 0
+        self.derived: list[UserInput] = []
+        """Inputs the request gave rise to: the target of a redirect that a user-chosen
+        server answered, followed by the app's HTTP client."""
         self._collect = collect
-        self._matchers: dict[object, tuple[int, InputMatcher]] = {}
+        self._inputs: tuple[tuple[int, int], list[UserInput]] | None = None
+        self._matchers: dict[object, tuple[tuple[int, int], object]] = {}
+
+    def _version(self) -> tuple[int, int]:
+        # What the inputs depend on: the body read so far, and the inputs derived since.
+        return (len(self.body.data) if self.body is not None else 0, len(self.derived))
 
     def inputs(self) -> list[UserInput]:
-        return self._collect(self)
+        """Every user input of the request, parsed again only when more body was read."""
+        version = self._version()
+        memo = self._inputs
+        if memo is not None and memo[0] == version:
+            return memo[1]
+        inputs = self._collect(self)
+        if self.derived:
+            inputs = inputs + self.derived
+        self._inputs = (version, inputs)
+        return inputs
+
+    def derive(self, build: Callable[[list[UserInput]], _T]) -> _T:
+        """``build(inputs)``, memoized for this request until the inputs change."""
+        version = self._version()
+        memo = self._matchers.get(build)
+        if memo is not None and memo[0] == version:
+            return memo[1]  # type: ignore[return-value]
+        built = build(self.inputs())
+        self._matchers[build] = (version, built)
+        return built
 
     def matcher(self, needles: Callable[[str], Sequence[str]]) -> InputMatcher:
-        """The inputs indexed for one detector family; rebuilt when more body was read."""
-        body_size = len(self.body.data) if self.body is not None else 0
+        """The inputs indexed for one detector family; rebuilt when the inputs changed."""
+        version = self._version()
         memo = self._matchers.get(needles)
-        if memo is not None and memo[0] == body_size:
-            return memo[1]
-        matcher = InputMatcher(self._collect(self), needles)
-        self._matchers[needles] = (body_size, matcher)
+        if memo is not None and memo[0] == version:
+            return memo[1]  # type: ignore[return-value]
+        matcher = InputMatcher(self.inputs(), needles)
+        self._matchers[needles] = (version, matcher)
         return matcher
 
 

@@ -8,8 +8,10 @@ A block raises :class:`AttackBlocked` *outside* that block, so it always reaches
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+import shlex
 import sys
 import time
 import uuid
@@ -17,15 +19,30 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from types import FrameType
 from typing import Any
+from urllib.parse import unquote
 
 from rasp.config import Config, Mode
 from rasp.context import RequestContext, UserInput
 from rasp.detectors import AttackKind, Finding
+from rasp.detectors import path as path_detector
+from rasp.detectors import shell as shell_detector
 from rasp.detectors import sql as sql_detector
+from rasp.detectors import ssrf as ssrf_detector
 from rasp.lexers.sql import Dialect
 from rasp.report import emit, metrics
 
-__all__ = ["AttackBlocked", "Incident", "Sink", "active_config", "check_sql", "configure"]
+__all__ = [
+    "AttackBlocked",
+    "Incident",
+    "Sink",
+    "active_config",
+    "check_address",
+    "check_command",
+    "check_path",
+    "check_sql",
+    "configure",
+    "note_redirect",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -34,6 +51,10 @@ MAX_STATEMENT_CHARS = 2048
 _AGENT_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # Database layers between the app and the driver: the app's own line is above them.
 _DATA_LAYERS = ("wrapt", "sqlalchemy", "django.db", "peewee", "tortoise", "databases")
+# Servers run the app; a check in a task the app's client spawned (anyio's happy-eyeballs
+# connect) has no app frame above it, and the server's own frame would be a wrong answer.
+_SERVERS = ("uvicorn", "gunicorn", "hypercorn", "daphne", "granian", "waitress")
+_RUNNERS = frozenset({"asyncio.events", "threading", "concurrent.futures.thread"})
 
 _config = Config()
 # Tests set this so an internal error fails the test instead of being swallowed.
@@ -95,7 +116,8 @@ class Sink:
     """A guarded call site family, as reported: ``sqlite3``, ``psycopg``, ..."""
 
     name: str
-    dialect: Dialect
+    dialect: Dialect | None
+    """The SQL dialect of a database sink; None for the other families."""
     skip_modules: tuple[str, ...]
     """Modules of the driver, skipped with the agent's own when finding the app's code."""
     render: Callable[[object, object], str | None] | None = None
@@ -122,7 +144,7 @@ def check_sql(context: RequestContext, query: object, sink: Sink, owner: object 
         if text:
             candidates = context.matcher(sql_detector.candidate_needles).candidates(text)
             if candidates:
-                statement = sql_detector.Statement(text, sink.dialect)
+                statement = sql_detector.Statement(text, sink.dialect or Dialect.GENERIC)
                 for user_input in candidates:
                     finding = statement.judge(user_input.value)
                     if finding is not None:
@@ -132,9 +154,269 @@ def check_sql(context: RequestContext, query: object, sink: Sink, owner: object 
         _internal_error("check_sql")
         if _config.fail_closed:
             incident = _failure_incident(context, sink)
+    _raise_if_blocked(context, incident)
+
+
+def check_command(context: RequestContext, command: object, sink: Sink) -> None:
+    """Check a process about to start: ``command`` is a shell string (``shell=True``,
+    ``os.system``) or an argument list; raise :class:`AttackBlocked` to stop it."""
+    if context.suppressed or context.finished or _config.mode is Mode.OFF:
+        return
+    incident = None
+    context.suppressed += 1  # the checks below must not judge the agent's own calls
+    try:
+        text = _command_text(command)
+        if text:
+            for user_input in context.matcher(shell_detector.needles).candidates(text):
+                finding = shell_detector.detect(command, user_input.value)  # type: ignore[arg-type]
+                if finding is not None:
+                    incident = _report(
+                        context, finding, sink, user_input.label, user_input.value, text
+                    )
+                    break
+    except Exception:
+        _internal_error("check_command")
+        if _config.fail_closed:
+            incident = _failure_incident(context, sink, AttackKind.SHELL_INJECTION)
+    finally:
+        context.suppressed -= 1
+    _raise_if_blocked(context, incident)
+
+
+def check_path(context: RequestContext, path: object, sink: Sink) -> None:
+    """Check a file-system call about to run on ``path`` (str, bytes, PathLike; a file
+    descriptor is not a path); raise :class:`AttackBlocked` to stop it. Hot: ``open()``."""
+    if context.suppressed or context.finished or _config.mode is Mode.OFF:
+        return
+    incident = None
+    context.suppressed += 1
+    try:
+        text = path if type(path) is str else _path_text(path)
+        if text:
+            for user_input in context.matcher(path_detector.candidate_needles).candidates(text):
+                finding = path_detector.detect(text, user_input.value)
+                if finding is not None:
+                    incident = _report(
+                        context, finding, sink, user_input.label, user_input.value, text
+                    )
+                    break
+    except Exception:
+        _internal_error("check_path")
+        if _config.fail_closed:
+            incident = _failure_incident(context, sink, AttackKind.PATH_TRAVERSAL)
+    finally:
+        context.suppressed -= 1
+    _raise_if_blocked(context, incident)
+
+
+def check_address(context: RequestContext, host: object, addresses: list[str], sink: Sink) -> None:
+    """Check a host name the app resolved (or an address it connects to) against the
+    addresses it resolved to; raise :class:`AttackBlocked` before the client connects."""
+    if context.suppressed or context.finished or _config.mode is Mode.OFF:
+        return
+    incident = None
+    context.suppressed += 1
+    try:
+        name = _host_text(host)
+        if name:
+            incident = _judge_address(context, name, addresses, sink)
+    except Exception:
+        _internal_error("check_address")
+        if _config.fail_closed:
+            incident = _failure_incident(context, sink, AttackKind.SSRF)
+    finally:
+        context.suppressed -= 1
+    _raise_if_blocked(context, incident)
+
+
+def note_redirect(context: RequestContext, from_url: object, to_url: object) -> None:
+    """An HTTP client is about to follow a redirect. When the server that answered was
+    chosen by user input, so is the redirect's target: it becomes a derived input."""
+    if context.suppressed or context.finished or _config.mode is Mode.OFF:
+        return
+    try:
+        source = ssrf_detector.parse_host(str(from_url))
+        target = str(to_url)
+        if source and any(
+            ssrf_detector.contributes(source, user_input.value)
+            for user_input in context.derive(_SsrfIndex).candidates(source)
+        ):
+            context.derived.append(UserInput("redirect", "location", target))
+    except Exception:
+        _internal_error("note_redirect")
+
+
+def _judge_address(
+    context: RequestContext, host: str, addresses: list[str], sink: Sink
+) -> Incident | None:
+    allowed = _allowlist()
+    statement = f"{host} -> {', '.join(addresses)}" if addresses else host
+    for user_input in context.derive(_SsrfIndex).candidates(host):
+        if ssrf_detector.contributes(host, user_input.value):
+            finding = ssrf_detector.detect(host, user_input.value, resolved_ips=addresses)
+            if finding is not None and not allowed.permits(host, addresses):
+                label, value = user_input.label, user_input.value
+                return _report(context, finding, sink, label, value, statement)
+    if ssrf_detector.is_metadata(host, addresses) and not allowed.permits(host, addresses):
+        if not _called_by(_CREDENTIAL_PROVIDERS):
+            finding = Finding(AttackKind.SSRF, _METADATA_REASON, 0, len(host), host)
+            return _report(context, finding, sink, "", "", statement)
+    return None
+
+
+class _SsrfIndex:
+    """The inputs that may name a host, indexed once per request: one lowercased text to
+    search at C speed, and the set of whole values for the ``api.{input}`` case."""
+
+    __slots__ = ("_addresses", "inputs", "text", "values")
+
+    def __init__(self, inputs: list[UserInput]) -> None:
+        # Headers that name this very server or the page the user came from: apps build
+        # URLs to themselves from them and proxies fill them in; they are not a URL the
+        # user chose.
+        self.inputs = [
+            user_input
+            for user_input in inputs
+            if not (
+                user_input.source == "header"
+                and (
+                    user_input.key in _SSRF_QUIET_HEADERS
+                    or user_input.key.startswith("x-forwarded-")
+                )
+            )
+        ]
+        lowered = [user_input.value.lower() for user_input in self.inputs]
+        decoded = [unquote(value) for value in lowered if "%" in value]
+        self.text = "\n".join(lowered + decoded)
+        self.values = frozenset(lowered + decoded)
+        self._addresses: list[UserInput] | None = None
+
+    def candidates(self, host: str) -> list[UserInput]:
+        """The inputs worth asking :func:`ssrf_detector.contributes` about ``host``."""
+        name = host.lower().strip("[]").rstrip(".")
+        if not name:
+            return []
+        if name in self.text or self._suffix_is_input(name):
+            return self.inputs
+        if ssrf_detector.parse_ip_literal(name) is not None:
+            # The same address spelled otherwise in the input (``0x7f.1``, a client
+            # normalised it): only inputs that hold an address at all.
+            if self._addresses is None:
+                self._addresses = [
+                    user_input for user_input in self.inputs if _holds_address(user_input.value)
+                ]
+            return self._addresses
+        return []
+
+    def _suffix_is_input(self, name: str) -> bool:
+        if len(name) > _MAX_HOST:
+            return False
+        values = self.values
+        return any(name[i:] in values for i in range(len(name)) if "." in name[i + 1 :])
+
+
+def _holds_address(value: str) -> bool:
+    host = ssrf_detector.parse_host(value.strip())
+    return host is not None and ssrf_detector.parse_ip_literal(host) is not None
+
+
+_MAX_HOST = 255
+_SSRF_QUIET_HEADERS = frozenset({"host", "origin", "referer", "forwarded", "via", "x-real-ip"})
+_METADATA_REASON = "reaches a cloud metadata address"
+# Cloud SDKs read their credentials from the metadata service, within requests too.
+_CREDENTIAL_PROVIDERS = (
+    "botocore", "boto3", "aiobotocore", "google.auth", "google.cloud", "azure.identity",
+    "azure.core", "ibm_cloud_sdk_core", "oci",
+)  # fmt: skip
+
+
+class _Allowlist:
+    __slots__ = ("hosts", "networks", "source")
+
+    def __init__(self, entries: tuple[str, ...]) -> None:
+        self.source = entries
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        self.hosts: list[str] = []
+        for entry in entries:
+            try:
+                self.networks.append(ipaddress.ip_network(entry))
+            except ValueError:
+                self.hosts.append(entry)
+
+    def permits(self, host: str, addresses: list[str]) -> bool:
+        name = host.lower().rstrip(".")
+        for allowed in self.hosts:
+            if name == allowed or (allowed.startswith(".") and name.endswith(allowed)):
+                return True
+            if allowed.startswith(".") and name == allowed[1:]:
+                return True
+        if not self.networks or not addresses:
+            return False
+        return all(_in_networks(address, self.networks) for address in addresses)
+
+
+def _in_networks(
+    address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+_allowlist_memo = _Allowlist(())
+
+
+def _allowlist() -> _Allowlist:
+    global _allowlist_memo
+    if _allowlist_memo.source != _config.ssrf_allow:
+        _allowlist_memo = _Allowlist(_config.ssrf_allow)
+    return _allowlist_memo
+
+
+def _called_by(packages: tuple[str, ...]) -> bool:
+    nested = tuple(package + "." for package in packages)
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module in packages or module.startswith(nested):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _raise_if_blocked(context: RequestContext, incident: Incident | None) -> None:
     if incident is not None and incident.action == "blocked":
         context.blocked = incident
         raise AttackBlocked(incident)
+
+
+def _command_text(command: object) -> str | None:
+    if isinstance(command, (str, bytes, bytearray, os.PathLike)):
+        return _path_text(command)
+    if isinstance(command, (list, tuple)):
+        parts = [_path_text(part) for part in command]
+        return shlex.join(part for part in parts if part is not None)
+    return None
+
+
+def _path_text(path: object) -> str | None:
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if isinstance(path, str):
+        return path
+    if isinstance(path, (bytes, bytearray)):
+        return bytes(path).decode("utf-8", "surrogateescape")
+    return None  # a file descriptor, or a type the library will reject itself
+
+
+def _host_text(host: object) -> str | None:
+    if isinstance(host, str):
+        return host
+    if isinstance(host, (bytes, bytearray)):
+        return bytes(host).decode("ascii", "replace")
+    return None
 
 
 def _text(query: object) -> str | None:
@@ -152,7 +434,7 @@ def _report_sql(
     user_input: UserInput,
     sink: Sink,
 ) -> Incident:
-    redacted = sql_detector.redact(statement.text, sink.dialect)
+    redacted = sql_detector.redact(statement.text, statement.dialect)
     return _report(context, finding, sink, user_input.label, user_input.value, redacted)
 
 
@@ -171,7 +453,7 @@ def _report(
         kind=finding.kind,
         reason=finding.reason,
         sink=sink.name,
-        dialect=sink.dialect.value,
+        dialect=sink.dialect.value if sink.dialect is not None else None,
         input_source=source,
         input_value=_truncate(value, MAX_INPUT_CHARS),
         statement=_truncate(statement, MAX_STATEMENT_CHARS),
@@ -190,10 +472,12 @@ def _report(
     return incident
 
 
-def _failure_incident(context: RequestContext, sink: Sink) -> Incident | None:
+def _failure_incident(
+    context: RequestContext, sink: Sink, kind: AttackKind = AttackKind.SQL_INJECTION
+) -> Incident | None:
     """In fail-closed mode, a check that could not finish blocks the call."""
     try:
-        finding = Finding(AttackKind.SQL_INJECTION, "agent failed during the check", 0, 0, "")
+        finding = Finding(kind, "agent failed during the check", 0, 0, "")
         return _report(context, finding, sink, "", "", "")
     except Exception:
         _internal_error("fail_closed")
@@ -207,11 +491,13 @@ def _truncate(text: str, limit: int) -> str:
 def _app_frame(skip_modules: tuple[str, ...]) -> tuple[str | None, int | None, str | None]:
     """File, line and function of the first frame outside the agent, the data layers and
     the driver."""
-    packages = skip_modules + _DATA_LAYERS
+    packages = skip_modules + _DATA_LAYERS + _SERVERS
     nested = tuple(package + "." for package in packages)
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
+        if module in _RUNNERS:
+            return None, None, None  # a loop or thread runs this: no app frame above
         if not (
             frame.f_code.co_filename.startswith(_AGENT_DIR)
             or module in packages

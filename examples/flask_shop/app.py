@@ -1,7 +1,8 @@
-"""A small Flask shop on SQLite, vulnerable to SQL injection on purpose, protected by rasp.
+"""A small Flask shop on SQLite, vulnerable to injections on purpose, protected by rasp.
 
-Routes marked VULNERABLE build SQL by string formatting: each is a classic injection that
-the agent stops. Routes marked SAFE bind user text as parameters (``?``): the right way, and
+Routes marked VULNERABLE build SQL or a shell line by string formatting, open a file named
+by the user, or fetch a URL the user gave: each is a classic injection that the agent stops.
+Routes marked SAFE bind user text as parameters (``?``): the right way, and
 the agent never gets in their way. Run it with ``gunicorn -w 2 app:app`` (see README.md).
 """
 
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
 import tempfile
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -18,6 +21,8 @@ from flask import Flask, abort, jsonify, request
 import rasp
 
 DB_PATH = os.environ.get("SHOP_DB") or os.path.join(tempfile.gettempdir(), "flask_shop.db")
+# Downloadable files; the shop's data (its database, its secrets) lies beside, outside it.
+FILES_DIR = os.path.join(os.path.dirname(os.path.abspath(DB_PATH)), "files")
 
 SCHEMA = """
 PRAGMA journal_mode = WAL;
@@ -53,6 +58,11 @@ def db() -> Iterator[sqlite3.Connection]:
 
 with db() as _connection:  # every worker runs this; the statements are idempotent
     _connection.executescript(SCHEMA)
+os.makedirs(os.path.join(FILES_DIR, "manuals"), exist_ok=True)
+for _name, _text in (("report-2024.pdf", "%PDF- yearly report"), ("my..notes.txt", "notes"),
+                     ("manuals/lamp.txt", "lamp manual")):  # fmt: skip
+    with open(os.path.join(FILES_DIR, _name), "w") as _file:
+        _file.write(_text)
 
 app = Flask(__name__)
 
@@ -142,6 +152,48 @@ def safe_search():
             f"SELECT * FROM products WHERE name LIKE ? ORDER BY {sort}", (pattern,)
         )
         return jsonify([dict(row) for row in found])
+
+
+@app.get("/download")
+def download():
+    # VULNERABLE: the name is joined to the files folder as given (`../shop.db`).
+    path = os.path.join(FILES_DIR, request.args.get("name", ""))
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(), 200, {"Content-Type": "application/octet-stream"}
+    except OSError:
+        abort(404)
+
+
+@app.get("/tools/lookup")
+def lookup_host():
+    # VULNERABLE: a shell line built by formatting (`localhost; touch /tmp/pwned`).
+    host = request.args.get("host", "localhost")
+    result = subprocess.run(
+        f"getent hosts {host}", shell=True, capture_output=True, text=True, timeout=10
+    )
+    return jsonify(output=result.stdout, status=result.returncode)
+
+
+@app.get("/tools/lookup-safe")
+def lookup_host_safe():
+    # SAFE twin: an argument list, no shell; the host is one argument whatever it holds.
+    host = request.args.get("host", "localhost")
+    result = subprocess.run(["getent", "hosts", host], capture_output=True, text=True, timeout=10)
+    return jsonify(output=result.stdout, status=result.returncode)
+
+
+@app.get("/fetch")
+def fetch():
+    # VULNERABLE: fetches whatever URL it is given (server-side request forgery).
+    url = request.args.get("url", "")
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return jsonify(
+                status=response.status, body=response.read(4096).decode("utf-8", "replace")
+            )
+    except (OSError, ValueError) as error:
+        return jsonify(error=str(error)), 502
 
 
 app.wsgi_app = rasp.wsgi(app.wsgi_app)

@@ -1,28 +1,33 @@
-"""A small Starlette shop on SQLite, vulnerable to SQL injection on purpose, protected by rasp.
+"""A small Starlette shop on SQLite, vulnerable to injections on purpose, protected by rasp.
 
-Routes marked VULNERABLE build SQL by string formatting: each is a classic injection that
-the agent stops. Routes marked SAFE bind user text as parameters (``?``). The handlers are
+Routes marked VULNERABLE build SQL or a shell line by string formatting, open a file named
+by the user, or fetch a URL the user gave: each is a classic injection that the agent stops.
+Routes marked SAFE bind user text as parameters (``?``). The handlers are
 async and call sqlite3 directly (short local queries; a real app might use a thread).
 Run it with ``uvicorn app:app`` (see README.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import rasp
 
 DB_PATH = os.environ.get("SHOP_DB") or os.path.join(tempfile.gettempdir(), "starlette_shop.db")
+# Downloadable files; the shop's data (its database, its secrets) lies beside, outside it.
+FILES_DIR = os.path.join(os.path.dirname(os.path.abspath(DB_PATH)), "files")
 
 SCHEMA = """
 PRAGMA journal_mode = WAL;
@@ -58,6 +63,11 @@ def db() -> Iterator[sqlite3.Connection]:
 
 with db() as _connection:  # every worker runs this; the statements are idempotent
     _connection.executescript(SCHEMA)
+os.makedirs(os.path.join(FILES_DIR, "manuals"), exist_ok=True)
+for _name, _text in (("report-2024.pdf", "%PDF- yearly report"), ("my..notes.txt", "notes"),
+                     ("manuals/lamp.txt", "lamp manual")):  # fmt: skip
+    with open(os.path.join(FILES_DIR, _name), "w") as _file:
+        _file.write(_text)
 
 
 def rows(sql: str) -> list[dict]:
@@ -148,8 +158,53 @@ async def safe_search(request: Request) -> JSONResponse:
         return JSONResponse([dict(row) for row in found])
 
 
+async def download(request: Request) -> Response:
+    # VULNERABLE: the name is joined to the files folder as given (`../shop.db`).
+    path = os.path.join(FILES_DIR, request.query_params.get("name", ""))
+    try:
+        with open(path, "rb") as handle:
+            return Response(handle.read(), media_type="application/octet-stream")
+    except OSError:
+        raise HTTPException(404) from None
+
+
+async def lookup_host(request: Request) -> JSONResponse:
+    # VULNERABLE: a shell line built by formatting (`localhost; touch /tmp/pwned`).
+    host = request.query_params.get("host", "localhost")
+    process = await asyncio.create_subprocess_shell(
+        f"getent hosts {host}", stdout=asyncio.subprocess.PIPE
+    )
+    output, _ = await process.communicate()
+    return JSONResponse({"output": output.decode(), "status": process.returncode})
+
+
+async def lookup_host_safe(request: Request) -> JSONResponse:
+    # SAFE twin: an argument list, no shell; the host is one argument whatever it holds.
+    host = request.query_params.get("host", "localhost")
+    process = await asyncio.create_subprocess_exec(
+        "getent", "hosts", host, stdout=asyncio.subprocess.PIPE
+    )
+    output, _ = await process.communicate()
+    return JSONResponse({"output": output.decode(), "status": process.returncode})
+
+
+async def fetch(request: Request) -> JSONResponse:
+    # VULNERABLE: fetches whatever URL it is given (server-side request forgery).
+    url = request.query_params.get("url", "")
+    try:
+        async with httpx.AsyncClient(timeout=5, follow_redirects=True) as client:
+            response = await client.get(url)
+    except (httpx.HTTPError, ValueError) as error:
+        return JSONResponse({"error": str(error)}, status_code=502)
+    return JSONResponse({"status": response.status_code, "body": response.text[:4096]})
+
+
 app = Starlette(
     routes=[
+        Route("/download", download),
+        Route("/tools/lookup", lookup_host),
+        Route("/tools/lookup-safe", lookup_host_safe),
+        Route("/fetch", fetch),
         Route("/products", search_products),
         Route("/products/{product_id}", product),
         Route("/login", login, methods=["POST"]),

@@ -6,6 +6,7 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
+from rasp.detectors import AttackKind
 from rasp.report import metrics
 
 if TYPE_CHECKING:
@@ -43,9 +44,16 @@ def _span_event(incident: Incident) -> None:
         "code.lineno": incident.code_line,
         "code.function": incident.code_function,
     }
+    # The sink's argument, under the semantic-convention name of its kind.
     if incident.dialect:
         attributes["db.system"] = incident.dialect
         attributes["db.query.text"] = incident.statement
+    elif incident.kind is AttackKind.SHELL_INJECTION:
+        attributes["process.command_line"] = incident.statement
+    elif incident.kind is AttackKind.PATH_TRAVERSAL:
+        attributes["file.path"] = incident.statement
+    elif incident.kind is AttackKind.SSRF:
+        attributes["server.address"] = incident.statement.split(" -> ", 1)[0]
     span.add_event("rasp.attack", {k: v for k, v in attributes.items() if v is not None})
     if incident.action == "blocked":
         span.set_status(trace.Status(trace.StatusCode.ERROR, f"rasp blocked {incident.kind.value}"))

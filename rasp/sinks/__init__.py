@@ -36,6 +36,9 @@ FAMILIES = (
     "rasp.sinks.mysqldb",
     "rasp.sinks.aiosqlite",
     "rasp.sinks.aiomysql",
+    "rasp.sinks.process",
+    "rasp.sinks.files",
+    "rasp.sinks.network",
 )
 
 

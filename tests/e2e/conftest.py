@@ -7,6 +7,7 @@ and its stderr in a file, so tests can read the alert lines the agent wrote. Tes
 
 from __future__ import annotations
 
+import http.server
 import importlib.util
 import json
 import os
@@ -14,6 +15,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,9 @@ import pytest
 from servers import stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
+TRUSTED_HOST = "127.0.0.2"
+"""A loopback address the block-mode shops allow in ``RASP_SSRF_ALLOW``: it stands in for a
+partner server on the internet, which the tests cannot reach."""
 EXAMPLES = ROOT / "examples"
 
 
@@ -140,7 +145,7 @@ def flask_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     """Flask under gunicorn, 2 sync workers, block mode, metrics added up across workers."""
     _require("gunicorn", "flask")
     metrics_dir = tmp_path_factory.mktemp("flask-prometheus")
-    env = {"RASP_MODE": "block", "RASP_METRICS_PATH": "/metrics",
+    env = {"RASP_MODE": "block", "RASP_METRICS_PATH": "/metrics", "RASP_SSRF_ALLOW": TRUSTED_HOST,
            "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}  # fmt: skip
     yield from _serve(tmp_path_factory, "flask-sync", "flask_shop", _gunicorn(), env)
 
@@ -165,7 +170,7 @@ def flask_monitor_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sho
 def starlette_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     """Starlette under uvicorn, block mode, metrics served."""
     _require("uvicorn", "starlette")
-    env = {"RASP_MODE": "block", "RASP_METRICS_PATH": "/metrics"}
+    env = {"RASP_MODE": "block", "RASP_METRICS_PATH": "/metrics", "RASP_SSRF_ALLOW": TRUSTED_HOST}
     yield from _serve(tmp_path_factory, "starlette", "starlette_shop", _UVICORN, env)
 
 
@@ -188,3 +193,60 @@ def shop(request: pytest.FixtureRequest) -> Shop:
 def monitor_shop(request: pytest.FixtureRequest) -> Shop:
     """Each monitor-mode shop in turn."""
     return request.getfixturevalue(f"{request.param}_monitor_shop")  # type: ignore[no-any-return]
+
+
+class Canary:
+    """An HTTP server on loopback that records every request it gets.
+
+    At ``/bounce`` it answers 302 to ``bounce_to`` (set by its owner, never named by the
+    request); anything else gets 200 and is recorded.
+    """
+
+    def __init__(self, host: str, bounce_to: str = "") -> None:
+        self.hits: list[str] = []
+        self.bounce_to = bounce_to
+        canary = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path == "/bounce":
+                    self.send_response(302)
+                    self.send_header("Location", canary.bounce_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                canary.hits.append(self.path)
+                body = b"canary: internal data"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((host, 0), Handler)
+        self.url = f"http://{host}:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def canary_server() -> Iterator[Canary]:
+    """An internal service on 127.0.0.1 that no forged request may reach."""
+    server = Canary("127.0.0.1")
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def partner_server(canary_server: Canary) -> Iterator[Canary]:
+    """A server the shops may reach (it stands in for one on the internet); its ``/bounce``
+    redirects to the internal canary."""
+    server = Canary(TRUSTED_HOST, bounce_to=f"{canary_server.url}/after-redirect")
+    yield server
+    server.close()

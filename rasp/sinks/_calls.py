@@ -1,0 +1,63 @@
+"""The wrapper shared by the process and file-system sinks.
+
+Standard-library calls nest: ``os.makedirs`` calls ``os.mkdir``, ``subprocess.Popen`` may
+call ``os.posix_spawn``, ``shutil.rmtree`` calls ``os.unlink`` for every file. The argument
+the app passed is judged once, by the outermost guarded call; the calls it makes on the way
+down run unchecked (a context variable marks the call underway, in this thread or task, and
+in a child forked meanwhile).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+
+import wrapt
+
+from rasp.context import RequestContext, current
+from rasp.guard import Sink, contained
+
+__all__ = ["argument", "outermost"]
+
+Extract = Callable[[tuple[Any, ...], dict[str, Any]], object]
+Check = Callable[[RequestContext, object, Sink], None]
+
+_UNDERWAY: ContextVar[bool] = ContextVar("rasp_call_underway", default=False)
+_MISSING = object()
+
+
+def argument(position: int, keyword: str, default: object = None) -> Extract:
+    """Take argument ``position`` (counted after ``self``) or keyword ``keyword``."""
+
+    def extract(args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
+        if len(args) > position:
+            return args[position]
+        return kwargs.get(keyword, default)
+
+    return extract
+
+
+def outermost(check: Check, sink: Sink, *extractors: Extract) -> Callable[[Any], Any]:
+    """A ``make_wrapper``: judge each extracted argument with ``check`` before the call,
+    unless another guarded call is underway."""
+
+    def guarded(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        context = current()
+        if context is None or _UNDERWAY.get():
+            return wrapped(*args, **kwargs)
+        for extract in extractors:
+            # Bad arguments are the original's to reject, with its own error.
+            payload = contained("extract_" + sink.name, extract, args, kwargs)
+            if payload is not None:
+                check(context, payload, sink)
+        token = _UNDERWAY.set(True)
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            _UNDERWAY.reset(token)
+
+    def make_wrapper(original: Any) -> Any:
+        return wrapt.FunctionWrapper(original, guarded)
+
+    return make_wrapper

@@ -1,0 +1,146 @@
+"""Outbound connections: judged where host names become addresses.
+
+Every HTTP client resolves the host it connects to: urllib, http.client, urllib3/requests and
+httpx (sync) through ``socket.getaddrinfo``; asyncio clients (httpx async via anyio,
+aiohttp, ``loop.create_connection``) through the loop's ``getaddrinfo``, which resolves in
+an executor thread that does not carry the request's context, so it is judged here, in the
+task, on the answer; an address literal skips resolution in asyncio (``_ipaddr_info``) and
+is judged there. Judging the resolved addresses catches every spelling of an address and
+DNS rebinding: the answer judged is the answer the client connects to.
+
+Redirects: a server the user chose can answer 3xx to an internal address. The clients'
+redirect steps report each target (:func:`rasp.guard.note_redirect`), which then counts as
+user input for the connection that follows.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+from urllib.parse import urljoin
+
+import wrapt
+
+from rasp.context import current
+from rasp.guard import Sink, check_address, contained, note_redirect
+from rasp.sinks import Patch
+
+__all__ = ["PATCHES"]
+
+_SKIP = (
+    "socket", "asyncio", "urllib", "http", "urllib3", "requests", "httpx", "httpcore",
+    "anyio", "aiohttp", "aiohappyeyeballs", "h11", "ssl", "concurrent",
+)  # fmt: skip
+_SOCKET = Sink("socket.getaddrinfo", None, _SKIP)
+_GETHOSTBYNAME = Sink("socket.gethostbyname", None, _SKIP)
+_LOOP = Sink("asyncio.getaddrinfo", None, _SKIP)
+
+
+def _addresses(infos: Any) -> list[str]:
+    return [str(info[4][0]) for info in infos if info and len(info) > 4 and info[4]]
+
+
+def _getaddrinfo(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    infos = wrapped(*args, **kwargs)
+    context = current()
+    if context is not None:
+        host = args[0] if args else kwargs.get("host")
+        addresses = contained("addresses", _addresses, infos) or []
+        check_address(context, host, addresses, _SOCKET)
+    return infos
+
+
+def _gethostbyname(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    address = wrapped(*args, **kwargs)
+    context = current()
+    if context is not None:
+        check_address(context, args[0] if args else None, [str(address)], _GETHOSTBYNAME)
+    return address
+
+
+async def _loop_getaddrinfo(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    context = current()  # the task's context: the executor thread has none
+    infos = await wrapped(*args, **kwargs)
+    if context is not None:
+        host = args[0] if args else kwargs.get("host")
+        addresses = contained("addresses", _addresses, infos) or []
+        check_address(context, host, addresses, _LOOP)
+    return infos
+
+
+def _ipaddr_info(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    info = wrapped(*args, **kwargs)
+    if info is not None:
+        context = current()
+        if context is not None:
+            host = args[0] if args else kwargs.get("host")
+            check_address(context, host, contained("addresses", _addresses, [info]) or [], _LOOP)
+    return info
+
+
+# Redirect steps: (from URL, to URL) of the clients that follow redirects themselves.
+
+
+def _redirect(make: Any) -> Any:
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = wrapped(*args, **kwargs)
+        context = current()
+        if context is not None and result is not None:
+            pair = contained("redirect", make, instance, args, kwargs, result)
+            if pair is not None:
+                note_redirect(context, pair[0], pair[1])
+        return result
+
+    return lambda original: wrapt.FunctionWrapper(original, wrapper)
+
+
+def _urllib(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> Any:
+    # HTTPRedirectHandler.redirect_request(req, fp, code, msg, headers, newurl)
+    request = args[0] if args else kwargs["req"]
+    return request.full_url, result.full_url
+
+
+def _requests(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> Any:
+    # SessionRedirectMixin.get_redirect_target(resp) -> the Location, maybe relative
+    response = args[0] if args else kwargs["resp"]
+    return response.url, urljoin(response.url, result)
+
+
+def _urllib3(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> Any:
+    # BaseHTTPResponse.get_redirect_location() -> the Location, or False
+    origin = getattr(instance, "url", None)
+    pool = getattr(instance, "_pool", None)
+    if not result or not origin:
+        return None
+    if "//" not in origin and pool is not None:
+        # A pool's response knows its path only; the pool knows the server.
+        origin = f"{pool.scheme}://{pool.host}:{pool.port}{origin}"
+    return origin, urljoin(origin, result)
+
+
+def _httpx(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> Any:
+    # BaseClient._build_redirect_request(request, response) -> the next Request
+    request = args[0] if args else kwargs["request"]
+    return str(request.url), str(result.url)
+
+
+def _async_wrapper(original: Any) -> Any:
+    if not inspect.iscoroutinefunction(original):
+        raise TypeError("asyncio's loop.getaddrinfo is expected to be a coroutine function")
+    return wrapt.FunctionWrapper(original, _loop_getaddrinfo)
+
+
+PATCHES = (
+    Patch("socket", "getaddrinfo", lambda f: wrapt.FunctionWrapper(f, _getaddrinfo)),
+    Patch("socket", "gethostbyname", lambda f: wrapt.FunctionWrapper(f, _gethostbyname)),
+    Patch("asyncio.base_events", "BaseEventLoop.getaddrinfo", _async_wrapper),
+    Patch("asyncio.base_events", "_ipaddr_info", lambda f: wrapt.FunctionWrapper(f, _ipaddr_info)),
+    Patch("urllib.request", "HTTPRedirectHandler.redirect_request", _redirect(_urllib)),
+    Patch("requests.sessions", "SessionRedirectMixin.get_redirect_target", _redirect(_requests)),
+    Patch("urllib3.response", "BaseHTTPResponse.get_redirect_location", _redirect(_urllib3)),
+    Patch("httpx._client", "BaseClient._build_redirect_request", _redirect(_httpx)),
+)

@@ -1,0 +1,231 @@
+"""Network sinks: a forged request to an internal address never connects.
+
+An internal canary server on 127.0.0.1 records every hit; a "partner" on 127.0.0.2 stands in
+for a public server (allowed in ``ssrf_allow``) that answers with redirects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import http.server
+import socket
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from serving import serving
+
+import rasp
+from rasp import AttackBlocked
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    hits: list[str]
+    bounce_to: list[str]
+    """Where ``/bounce`` redirects: set by the server's owner, not by the request."""
+
+    def do_GET(self) -> None:
+        if self.path == "/bounce":
+            self.send_response(302)
+            self.send_header("Location", self.bounce_to[0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.hits.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def _server(host: str, bounce_to: str = "") -> Iterator[tuple[str, list[str]]]:
+    hits: list[str] = []
+    handler = type("Handler", (_Handler,), {"hits": hits, "bounce_to": [bounce_to]})
+    server = http.server.ThreadingHTTPServer((host, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://{host}:{server.server_address[1]}", hits
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def canary() -> Iterator[tuple[str, list[str]]]:
+    yield from _server("127.0.0.1")
+
+
+@pytest.fixture(scope="module")
+def partner(canary: tuple[str, list[str]]) -> Iterator[tuple[str, list[str]]]:
+    """Redirects ``/bounce`` to the internal canary: the user never names the canary."""
+    yield from _server("127.0.0.2", bounce_to=f"{canary[0]}/after-redirect")
+
+
+@pytest.fixture
+def agent() -> Iterator[rasp.Config]:
+    config = rasp.protect(rasp.Config(ssrf_allow="127.0.0.2"))
+    yield config
+    rasp.unprotect()
+
+
+def _httpx_sync(url: str) -> Any:
+    import httpx
+
+    with httpx.Client(follow_redirects=True) as client:
+        return client.get(url)
+
+
+def _httpx_async(url: str) -> Any:
+    import httpx
+
+    async def main() -> Any:
+        async with httpx.AsyncClient(follow_redirects=True) as client:
+            return await client.get(url)
+
+    return asyncio.run(main())
+
+
+def _aiohttp(url: str) -> Any:
+    aiohttp = pytest.importorskip("aiohttp")
+
+    async def main() -> Any:
+        async with aiohttp.ClientSession() as session, session.get(url) as response:
+            return await response.read()
+
+    return asyncio.run(main())
+
+
+def _requests(url: str) -> Any:
+    requests = pytest.importorskip("requests")
+    return requests.get(url, timeout=5)
+
+
+def _urllib3(url: str) -> Any:
+    urllib3 = pytest.importorskip("urllib3")
+    return urllib3.PoolManager().request("GET", url, redirect=True)
+
+
+def _http_client(url: str) -> Any:
+    host, port = url.split("/")[2].rsplit(":", 1)
+    connection = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=5)
+    connection.request("GET", "/")
+    return connection.getresponse().read()
+
+
+def _asyncio_stream(url: str) -> Any:
+    host, port = url.split("/")[2].rsplit(":", 1)
+
+    async def main() -> None:
+        _, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+        writer.close()
+
+    asyncio.run(main())
+
+
+# anyio's happy-eyeballs connect runs in a task group, which wraps the block in a group; the
+# middleware answers 403 either way, from the request context.
+if sys.version_info >= (3, 11):
+    _GROUP = BaseExceptionGroup  # noqa: F821 - a builtin from 3.11
+else:  # anyio depends on the backport there
+    from exceptiongroup import BaseExceptionGroup as _GROUP
+_BLOCKED = (AttackBlocked, _GROUP)
+
+
+def _holds_block(error: BaseException) -> bool:
+    if isinstance(error, _GROUP):
+        return all(_holds_block(inner) for inner in error.exceptions)
+    return isinstance(error, AttackBlocked)
+
+
+CLIENTS: dict[str, Callable[[str], Any]] = {
+    "urllib": lambda url: urllib.request.urlopen(url, timeout=5).read(),
+    "http.client": _http_client,
+    "requests": _requests,
+    "urllib3": _urllib3,
+    "httpx": _httpx_sync,
+    "httpx-async": _httpx_async,
+    "aiohttp": _aiohttp,
+    "asyncio.open_connection": _asyncio_stream,
+}
+FOLLOWING = ["urllib", "requests", "urllib3", "httpx", "httpx-async"]
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+@pytest.mark.parametrize("spelling", ["127.0.0.1", "2130706433", "localhost", "[::ffff:127.0.0.1]"])
+def test_forged_request_is_blocked_before_it_connects(
+    agent: rasp.Config, canary: tuple[str, list[str]], client: str, spelling: str
+) -> None:
+    base, hits = canary
+    if client in ("http.client", "asyncio.open_connection") and spelling.startswith("["):
+        pytest.skip("these take a host, not a URL")
+    if client == "aiohttp" and spelling == "2130706433":
+        pytest.skip("aiohttp refuses the spelling itself (not a canonical IPv4 address)")
+    url = f"http://{spelling}:{base.rsplit(':', 1)[1]}/secret"
+    before = len(hits)
+    with serving(url=url) as context, pytest.raises(_BLOCKED) as caught:
+        CLIENTS[client](url)
+    assert _holds_block(caught.value)
+    incident = context.blocked
+    assert incident is not None
+    assert incident.kind.value == "ssrf"
+    assert incident.input_source == "query.url"
+    assert " -> " in incident.statement  # the host, then the addresses it resolved to
+    assert incident.code_file == __file__
+    assert len(hits) == before
+
+
+@pytest.mark.parametrize("client", FOLLOWING)
+def test_redirect_to_an_internal_address_is_blocked(
+    agent: rasp.Config, canary: tuple[str, list[str]], partner: tuple[str, list[str]], client: str
+) -> None:
+    url = f"{partner[0]}/bounce"
+    before = len(canary[1])
+    with serving(url=url) as context, pytest.raises(_BLOCKED) as caught:
+        CLIENTS[client](url)
+    assert _holds_block(caught.value)
+    assert context.blocked is not None
+    assert context.blocked.input_source == "redirect.location"
+    assert len(canary[1]) == before
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+def test_the_apps_own_internal_calls_pass(
+    agent: rasp.Config, canary: tuple[str, list[str]], client: str
+) -> None:
+    # The host comes from the app's config; the user's input is unrelated to it.
+    with serving(q="127.0.0.1 is my favourite address", url="http://example.com/"):
+        CLIENTS[client](f"{canary[0]}/health")
+
+
+def test_allowed_partner_is_reached(agent: rasp.Config, partner: tuple[str, list[str]]) -> None:
+    with serving(url=f"{partner[0]}/feed"):
+        assert urllib.request.urlopen(f"{partner[0]}/feed", timeout=5).read() == b"ok"
+
+
+def test_unresolvable_host_is_the_apps_error(agent: rasp.Config) -> None:
+    with serving(url="http://partner.shop.invalid/"), pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen("http://partner.shop.invalid/", timeout=5)
+
+
+@pytest.mark.parametrize("address", ["169.254.169.254", "fd00:ec2::254", "100.100.100.200"])
+def test_metadata_is_blocked_even_without_user_input(agent: rasp.Config, address: str) -> None:
+    with serving(q="hello"), pytest.raises(AttackBlocked) as caught:
+        socket.getaddrinfo(address, 80)
+    assert caught.value.incident.input_source == ""
+    socket.getaddrinfo(address, 80)  # outside a request: the app's business
+    rasp.protect(rasp.Config(ssrf_allow=address))
+    with serving(q="hello"):
+        socket.getaddrinfo(address, 80)
+
+
+def test_outside_a_request_nothing_is_judged(
+    agent: rasp.Config, canary: tuple[str, list[str]]
+) -> None:
+    assert urllib.request.urlopen(f"{canary[0]}/startup", timeout=5).read() == b"ok"
