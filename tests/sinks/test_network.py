@@ -177,7 +177,11 @@ def test_forged_request_is_blocked_before_it_connects(
     assert incident.kind.value == "ssrf"
     assert incident.input_source == "query.url"
     assert " -> " in incident.statement  # the host, then the addresses it resolved to
-    assert incident.code_file == __file__
+    if client in ("httpx-async", "aiohttp"):
+        # They connect in tasks of their own (happy eyeballs): no app frame above the check.
+        assert incident.code_file in (__file__, None)
+    else:
+        assert incident.code_file == __file__
     assert len(hits) == before
 
 
