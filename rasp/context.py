@@ -66,7 +66,7 @@ class InputMatcher:
     rather than the number of inputs.
     """
 
-    __slots__ = ("_groups", "_needles", "_owners", "_short")
+    __slots__ = ("_groups", "_needles", "_owners", "_short", "empty")
 
     def __init__(self, inputs: list[UserInput], needles: Callable[[str], Sequence[str]]) -> None:
         found: dict[str, UserInput] = {}
@@ -76,6 +76,8 @@ class InputMatcher:
                     found[needle] = user_input
         self._needles = list(found)
         self._owners = list(found.values())
+        self.empty = not found
+        """No input has a needle: nothing can ever be found (checked first on hot paths)."""
         self._groups: dict[tuple[str, ...], list[int]] | None = None
         self._short: list[int] = []
 
@@ -175,12 +177,13 @@ class RequestContext:
         """Inputs the request gave rise to: the target of a redirect that a user-chosen
         server answered, followed by the app's HTTP client."""
         self._collect = collect
-        self._inputs: tuple[tuple[int, int], list[UserInput]] | None = None
-        self._matchers: dict[object, tuple[tuple[int, int], object]] = {}
+        self._inputs: tuple[int, list[UserInput]] | None = None
+        self._matchers: dict[object, tuple[int, object]] = {}
 
-    def _version(self) -> tuple[int, int]:
+    def _version(self) -> int:
         # What the inputs depend on: the body read so far, and the inputs derived since.
-        return (len(self.body.data) if self.body is not None else 0, len(self.derived))
+        body = self.body
+        return (len(body.data) if body is not None else 0) | len(self.derived) << 48
 
     def inputs(self) -> list[UserInput]:
         """Every user input of the request, parsed again only when more body was read."""
@@ -200,7 +203,11 @@ class RequestContext:
         memo = self._matchers.get(build)
         if memo is not None and memo[0] == version:
             return memo[1]  # type: ignore[return-value]
-        built = build(self.inputs())
+        self.suppressed += 1
+        try:
+            built = build(self.inputs())
+        finally:
+            self.suppressed -= 1
         self._matchers[build] = (version, built)
         return built
 
@@ -210,7 +217,13 @@ class RequestContext:
         memo = self._matchers.get(needles)
         if memo is not None and memo[0] == version:
             return memo[1]  # type: ignore[return-value]
-        matcher = InputMatcher(self.inputs(), needles)
+        # Parsing the inputs may touch guarded calls (a multipart parser spilling to a
+        # temporary file): they are the agent's own, not the app's.
+        self.suppressed += 1
+        try:
+            matcher = InputMatcher(self.inputs(), needles)
+        finally:
+            self.suppressed -= 1
         self._matchers[needles] = (version, matcher)
         return matcher
 

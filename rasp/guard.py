@@ -157,17 +157,18 @@ def check_sql(context: RequestContext, query: object, sink: Sink, owner: object 
     _raise_if_blocked(context, incident)
 
 
-def check_command(context: RequestContext, command: object, sink: Sink) -> None:
+def check_command(context: RequestContext, command: object, sink: Sink) -> bool:
     """Check a process about to start: ``command`` is a shell string (``shell=True``,
-    ``os.system``) or an argument list; raise :class:`AttackBlocked` to stop it."""
+    ``os.system``) or an argument list. Raise :class:`AttackBlocked` to stop it; return
+    whether an attack was reported (and the call may run: monitor mode)."""
     if context.suppressed or context.finished or _config.mode is Mode.OFF:
-        return
+        return False
     incident = None
-    context.suppressed += 1  # the checks below must not judge the agent's own calls
     try:
-        text = _command_text(command)
+        matcher = context.matcher(shell_detector.needles)
+        text = None if matcher.empty else _command_text(command)
         if text:
-            for user_input in context.matcher(shell_detector.needles).candidates(text):
+            for user_input in matcher.candidates(text):
                 finding = shell_detector.detect(command, user_input.value)  # type: ignore[arg-type]
                 if finding is not None:
                     incident = _report(
@@ -178,22 +179,24 @@ def check_command(context: RequestContext, command: object, sink: Sink) -> None:
         _internal_error("check_command")
         if _config.fail_closed:
             incident = _failure_incident(context, sink, AttackKind.SHELL_INJECTION)
-    finally:
-        context.suppressed -= 1
     _raise_if_blocked(context, incident)
+    return incident is not None
 
 
-def check_path(context: RequestContext, path: object, sink: Sink) -> None:
+def check_path(context: RequestContext, path: object, sink: Sink) -> bool:
     """Check a file-system call about to run on ``path`` (str, bytes, PathLike; a file
-    descriptor is not a path); raise :class:`AttackBlocked` to stop it. Hot: ``open()``."""
+    descriptor is not a path). Raise :class:`AttackBlocked` to stop it; return whether an
+    attack was reported. Hot: ``open()`` and ``os.stat()`` run this in every request."""
     if context.suppressed or context.finished or _config.mode is Mode.OFF:
-        return
+        return False
     incident = None
-    context.suppressed += 1
     try:
+        matcher = context.matcher(path_detector.candidate_needles)
+        if matcher.empty:
+            return False  # no input of this request could ever be a traversal: most requests
         text = path if type(path) is str else _path_text(path)
         if text:
-            for user_input in context.matcher(path_detector.candidate_needles).candidates(text):
+            for user_input in matcher.candidates(text):
                 finding = path_detector.detect(text, user_input.value)
                 if finding is not None:
                     incident = _report(
@@ -204,9 +207,8 @@ def check_path(context: RequestContext, path: object, sink: Sink) -> None:
         _internal_error("check_path")
         if _config.fail_closed:
             incident = _failure_incident(context, sink, AttackKind.PATH_TRAVERSAL)
-    finally:
-        context.suppressed -= 1
     _raise_if_blocked(context, incident)
+    return incident is not None
 
 
 def check_address(context: RequestContext, host: object, addresses: list[str], sink: Sink) -> None:
@@ -215,7 +217,6 @@ def check_address(context: RequestContext, host: object, addresses: list[str], s
     if context.suppressed or context.finished or _config.mode is Mode.OFF:
         return
     incident = None
-    context.suppressed += 1
     try:
         name = _host_text(host)
         if name:
@@ -224,8 +225,6 @@ def check_address(context: RequestContext, host: object, addresses: list[str], s
         _internal_error("check_address")
         if _config.fail_closed:
             incident = _failure_incident(context, sink, AttackKind.SSRF)
-    finally:
-        context.suppressed -= 1
     _raise_if_blocked(context, incident)
 
 
@@ -257,11 +256,30 @@ def _judge_address(
             if finding is not None and not allowed.permits(host, addresses):
                 label, value = user_input.label, user_input.value
                 return _report(context, finding, sink, label, value, statement)
-    if ssrf_detector.is_metadata(host, addresses) and not allowed.permits(host, addresses):
+    if _maybe_metadata(host, addresses) and ssrf_detector.is_metadata(host, addresses):
+        if allowed.permits(host, addresses):
+            return None
         if not _called_by(_CREDENTIAL_PROVIDERS):
             finding = Finding(AttackKind.SSRF, _METADATA_REASON, 0, len(host), host)
             return _report(context, finding, sink, "", "", statement)
     return None
+
+
+def _maybe_metadata(host: str, addresses: list[str]) -> bool:
+    """A cheap superset of :func:`ssrf_detector.is_metadata` for resolver answers, which
+    come in canonical form: the exact metadata addresses, IPv6 forms that may carry one,
+    the metadata names."""
+    for address in addresses:
+        if address in _METADATA_TEXT or (
+            ":" in address and address != "::1" and address.startswith(_EMBEDDING)
+        ):
+            return True
+    return host.lower().rstrip(".") in ssrf_detector.METADATA_HOSTS or not addresses
+
+
+_METADATA_TEXT = frozenset(str(address) for address in ssrf_detector.METADATA_ADDRESSES)
+# IPv4-mapped and -compatible, NAT64, 6to4 and Teredo forms carry an IPv4 address.
+_EMBEDDING = ("::ffff:", "::", "64:ff9b:", "2002:", "2001:0:", "2001::")
 
 
 class _SsrfIndex:

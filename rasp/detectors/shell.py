@@ -14,18 +14,21 @@ Anything else is an attack: a blank that splits a word, an operator, a newline, 
 redirection, a substitution or expansion, a comment, a quote that opens or closes around
 text the input does not hold, a backslash that escapes the app's next character, a bash
 brace expansion (``{a,b}``). Blanks the input adds at a word's edge split nothing and pass.
-Every occurrence is judged, and the first attack wins.
+Every occurrence is judged, and the first attack wins; occurrences inside the app's own
+quoting of the input (``shlex.quote``) are the app's. An input that is the whole line is
+"the executable": the user chose the program.
 
 An argument list (``shell=False``, ``os.exec*``) runs no shell, so its items are data,
 except (1) the ``-c`` string of a shell (``sh``, ``bash -ec``, ``busybox sh``, ``su -c``,
 behind ``env``, ``sudo``, ``nice``, ``timeout``, ``xargs`` and the like), judged as a shell
 line, and (2) an input that is the whole program (argv[0], or the program behind a
-wrapper): "is the executable". So is an input that is a whole shell line by itself.
+wrapper): "is the executable".
 
 Inputs shorter than :data:`MIN_INPUT_LENGTH` are never judged (too many coincidences), the
-executable rule included. Not judged: nested shells inside a shell line (``sh -c "bash -c
-'...'"``), ``ssh host cmd``, Windows ``cmd /c``; an input that is a single plain word in
-command position of a longer shell line (``{} --help``) passes, like any plain word.
+executable rule included. Known gaps: a nested shell inside a shell line (``sh -c "bash -c
+'...'"``), ``ssh host cmd``, Windows ``cmd /c``; a plain word in command position of a
+longer line (``{} --help``) passes, like any plain word; an input that coincides with
+several of the app's own tokens (``wc -l`` in ``cat x | wc -l``) is flagged.
 """
 
 from __future__ import annotations
@@ -95,6 +98,7 @@ _HARD_KINDS = frozenset(
     SUBSTITUTION_CLOSE ARITHMETIC_OPEN ARITHMETIC_CLOSE BACKTICK_OPEN BACKTICK_CLOSE""".split()
 )
 _TEXT = (TokenKind.WORD, TokenKind.DOUBLE_QUOTED)
+_KIND_OF = list(TokenKind)
 _QUOTES = (TokenKind.DOUBLE_QUOTE_OPEN, TokenKind.DOUBLE_QUOTE_CLOSE)
 _LEAF_QUOTES = (TokenKind.SINGLE_QUOTED, TokenKind.ANSI_C_QUOTED)
 
@@ -204,6 +208,10 @@ class ShellLine:
             return None
         text = self.text
         found = needles(user_input)
+        if len(found) > 1 and user_input in text:
+            # The app pasted the input as it came: its decoded forms are coincidences of
+            # the quoting around it (" %27" quoted is "' %27'", which holds " '").
+            found = found[:1]
         quoted: tuple[list[int], list[int]] | None = None
         for needle in found:
             if needle not in text:
@@ -271,13 +279,15 @@ class ShellLine:
     def _token(self, index: int) -> Token:
         starts = self._starts
         end = starts[index + 1] if index + 1 < len(starts) else len(self.text)
-        kind = TokenKind(self._kinds[index])
+        kind = _KIND_OF[self._kinds[index]]
         return Token(kind, starts[index], end, index not in self._unclosed)
 
     def _judge(self, s: int, e: int, needle: str, braces: bool) -> str | None:
         kinds = self._kinds
         first = bisect_right(self._starts, s) - 1
         last = bisect_left(self._starts, e) - 1
+        if first == last and kinds[first] in _TEXT:  # the common case: inside one run of text
+            return "adds a brace expansion" if braces and kinds[first] == TokenKind.WORD else None
         # Blanks at the edges of the input split nothing when the app's blank run goes on,
         # or when there is no word on the other side.
         if kinds[first] == TokenKind.BLANK and first < last:

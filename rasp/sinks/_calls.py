@@ -1,10 +1,11 @@
 """The wrapper shared by the process and file-system sinks.
 
 Standard-library calls nest: ``os.makedirs`` calls ``os.mkdir``, ``subprocess.Popen`` may
-call ``os.posix_spawn``, ``shutil.rmtree`` calls ``os.unlink`` for every file. The argument
-the app passed is judged once, by the outermost guarded call; the calls it makes on the way
-down run unchecked (a context variable marks the call underway, in this thread or task, and
-in a child forked meanwhile).
+call ``os.posix_spawn``, ``shutil.rmtree`` calls ``os.unlink`` for every file. When the
+outermost guarded call reported an attack and runs anyway (monitor mode), the calls it makes
+on the way down are not judged again: one attack, one alert (a context variable marks the
+call underway, in this thread or task, and in a child forked meanwhile). When it reported
+nothing, the nested calls are judged as usual, which costs the same as marking would.
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ from typing import Any
 import wrapt
 
 from rasp.context import RequestContext, current
-from rasp.guard import Sink, contained
+from rasp.guard import Sink
 
 __all__ = ["argument", "outermost"]
 
 Extract = Callable[[tuple[Any, ...], dict[str, Any]], object]
-Check = Callable[[RequestContext, object, Sink], None]
+Check = Callable[[RequestContext, object, Sink], bool]
 
 _UNDERWAY: ContextVar[bool] = ContextVar("rasp_call_underway", default=False)
-_MISSING = object()
 
 
 def argument(position: int, keyword: str, default: object = None) -> Extract:
@@ -40,17 +40,22 @@ def argument(position: int, keyword: str, default: object = None) -> Extract:
 
 def outermost(check: Check, sink: Sink, *extractors: Extract) -> Callable[[Any], Any]:
     """A ``make_wrapper``: judge each extracted argument with ``check`` before the call,
-    unless another guarded call is underway."""
+    unless a monitored call is underway."""
 
     def guarded(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         context = current()
         if context is None or _UNDERWAY.get():
             return wrapped(*args, **kwargs)
+        reported = False
         for extract in extractors:
-            # Bad arguments are the original's to reject, with its own error.
-            payload = contained("extract_" + sink.name, extract, args, kwargs)
-            if payload is not None:
-                check(context, payload, sink)
+            try:
+                payload = extract(args, kwargs)
+            except Exception:  # bad arguments are the original's to reject, with its error
+                payload = None
+            if payload is not None and check(context, payload, sink):
+                reported = True
+        if not reported:
+            return wrapped(*args, **kwargs)
         token = _UNDERWAY.set(True)
         try:
             return wrapped(*args, **kwargs)

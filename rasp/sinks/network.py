@@ -37,7 +37,8 @@ _LOOP = Sink("asyncio.getaddrinfo", None, _SKIP)
 
 
 def _addresses(infos: Any) -> list[str]:
-    return [str(info[4][0]) for info in infos if info and len(info) > 4 and info[4]]
+    # One entry per socket type and address: each address once, in the resolver's order.
+    return list(dict.fromkeys(str(info[4][0]) for info in infos if len(info) > 4 and info[4]))
 
 
 def _getaddrinfo(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

@@ -190,6 +190,26 @@ def test_one_megabyte_of_adversarial_runs_is_linear() -> None:
     _assert_linear(_runs(LARGE, 2024))
 
 
+@pytest.mark.parametrize(
+    ("unit", "value"),
+    [("'a b' ", "a b"), ('"a b" ', "a b"), ('x"a b"y ', 'x"a b"y'), ("a\\ b ", "a\\ b")],
+)
+def test_many_harmless_occurrences_stay_linear(unit: str, value: str) -> None:
+    # Every occurrence is judged (none is an attack): the cost per occurrence is constant.
+    text = _fill(unit, SMALL - SMALL % len(unit))
+    benign = _fill(BENIGN_UNIT, len(text))
+    best, best_benign = float("inf"), float("inf")
+    for _ in range(3):
+        gc.collect()
+        began = time.perf_counter()
+        assert detect(text, value) is None
+        best = min(best, time.perf_counter() - began)
+        best_benign = _detect_time(benign, best_benign)
+        if best < SLOWDOWN_BOUND * best_benign:
+            return
+    assert best < SLOWDOWN_BOUND * best_benign
+
+
 def test_many_overlapping_occurrences_stay_linear() -> None:
     # A periodic input in a periodic command: every position is an occurrence.
     text = _fill("a;", SMALL)
