@@ -316,7 +316,7 @@ class _SsrfIndex:
             return []
         if name in self.text or self._suffix_is_input(name):
             return self.inputs
-        if ssrf_detector.parse_ip_literal(name) is not None:
+        if (name[0].isdigit() or ":" in name) and ssrf_detector.parse_ip_literal(name):
             # The same address spelled otherwise in the input (``0x7f.1``, a client
             # normalised it): only inputs that hold an address at all.
             if self._addresses is None:
@@ -329,8 +329,16 @@ class _SsrfIndex:
     def _suffix_is_input(self, name: str) -> bool:
         if len(name) > _MAX_HOST:
             return False
+        # At label boundaries, keeping two labels at least: the user chose a domain.
         values = self.values
-        return any(name[i:] in values for i in range(len(name)) if "." in name[i + 1 :])
+        at = name.find(".")
+        start = 0
+        while at >= 0:
+            if name[start:] in values:
+                return True
+            start = at + 1
+            at = name.find(".", start)
+        return False
 
 
 def _holds_address(value: str) -> bool:

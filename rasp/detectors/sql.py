@@ -107,13 +107,18 @@ class Statement:
         if len(user_input) < MIN_INPUT_LENGTH or _QUOTES_ONLY.fullmatch(user_input):
             return None
         text = self.text
-        for needle in needles(user_input):
+        forms = needles(user_input)
+        # The escaped forms found: an occurrence of the input inside one of them that stays
+        # in its literal is a piece of the escaped text (``'0'`` in ``'''0'''``).
+        escaped = [form for form in forms[1:] if len(form) > len(user_input) and form in text]
+        for needle in forms:
             if needle not in text or _WORD_ONLY.fullmatch(needle) or _inert(needle):
                 continue
             if self._regions is None:
                 # Literals and comments of the whole statement; tokens only where needed.
                 self._regions = scan(text, self.dialect)
-            finding = _scan(text, needle, self._regions, self.dialect)
+            covering = escaped if needle is forms[0] else ()
+            finding = _scan(text, needle, self._regions, self.dialect, covering)
             if finding is not None:
                 return finding
         return None
@@ -208,7 +213,9 @@ def _inert(needle: str) -> bool:
     return not any(word.upper() in STRUCTURAL_KEYWORDS for word in _WORDS.findall(needle))
 
 
-def _scan(query: str, needle: str, regions: Regions, dialect: Dialect) -> Finding | None:
+def _scan(
+    query: str, needle: str, regions: Regions, dialect: Dialect, covering: Sequence[str] = ()
+) -> Finding | None:
     # Non-overlapping occurrences keep the total work linear in the statement's length.
     find = query.find
     width = len(needle)
@@ -216,9 +223,25 @@ def _scan(query: str, needle: str, regions: Regions, dialect: Dialect) -> Findin
     while position >= 0:
         end = position + width
         reason = _judge(query, position, end, regions, dialect)
+        if reason is not None and covering:
+            span = _covering(query, position, end, covering)
+            if span is not None and _judge(query, *span, regions, dialect) is None:
+                reason = None  # a piece of the input's escaped form, which stays in place
         if reason is not None:
             return Finding(AttackKind.SQL_INJECTION, reason, position, end, needle)
         position = find(needle, end)
+    return None
+
+
+def _covering(
+    query: str, start: int, end: int, covering: Sequence[str]
+) -> tuple[int, int] | None:
+    """The span of an occurrence of one of the ``covering`` forms around
+    ``query[start:end]``, if there is one."""
+    for form in covering:
+        for offset in range(max(0, end - len(form)), start + 1):
+            if query.startswith(form, offset):
+                return offset, offset + len(form)
     return None
 
 

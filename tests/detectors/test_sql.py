@@ -273,6 +273,9 @@ HONEST = [
          "generic", "bound"),
     # Correctly escaped literals: the input stays one string, whatever it says.
     case("apostrophe-doubled", STR, "O'Brien", "generic", "doubled"),
+    # The raw input is found inside its own doubled form; the literal holds it whole.
+    case("quoted-zero-doubled", STR, "'0'", "sqlite", "doubled"),
+    case("quote-wrapped-doubled", STR, "'a' and 'b'", "postgresql", "doubled"),
     case("apostrophe-backslashed", STR, "O'Brien", "mysql", "backslashed"),
     case("tautology-doubled", STR, "' OR '1'='1", "sqlite", "doubled"),
     case("tautology-backslashed", STR, "' OR '1'='1", "mysql", "backslashed"),
