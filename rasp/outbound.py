@@ -1,0 +1,156 @@
+"""What the guard knows about outbound destinations, beyond the pure SSRF detector.
+
+The request's inputs indexed once for host lookups (:class:`HostIndex`), the operator's
+allowlist (:class:`Allowlist`), and the cloud-metadata rule's cheap first test and its
+exception for cloud SDKs reading their credentials.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from types import FrameType
+from urllib.parse import unquote
+
+from rasp.context import UserInput
+from rasp.detectors import ssrf as ssrf_detector
+
+__all__ = ["CREDENTIAL_PROVIDERS", "METADATA_REASON", "Allowlist", "HostIndex", "called_by",
+           "maybe_metadata"]  # fmt: skip
+
+
+def maybe_metadata(host: str, addresses: list[str]) -> bool:
+    """A cheap superset of :func:`ssrf_detector.is_metadata` for resolver answers, which
+    come in canonical form: the exact metadata addresses, IPv6 forms that may carry one,
+    the metadata names."""
+    for address in addresses:
+        if address in _METADATA_TEXT or (
+            ":" in address and address != "::1" and address.startswith(_EMBEDDING)
+        ):
+            return True
+    return host.lower().rstrip(".") in ssrf_detector.METADATA_HOSTS or not addresses
+
+
+_METADATA_TEXT = frozenset(str(address) for address in ssrf_detector.METADATA_ADDRESSES)
+# IPv4-mapped and -compatible, NAT64, 6to4 and Teredo forms carry an IPv4 address.
+_EMBEDDING = ("::ffff:", "::", "64:ff9b:", "2002:", "2001:0:", "2001::")
+
+
+class HostIndex:
+    """The inputs that may name a host, indexed once per request: one lowercased text to
+    search at C speed, and the set of whole values for the ``api.{input}`` case."""
+
+    __slots__ = ("_addresses", "inputs", "text", "values")
+
+    def __init__(self, inputs: list[UserInput]) -> None:
+        # Headers that name this very server or the page the user came from: apps build
+        # URLs to themselves from them and proxies fill them in; they are not a URL the
+        # user chose.
+        self.inputs = [
+            user_input
+            for user_input in inputs
+            if not (
+                user_input.source == "header"
+                and (
+                    user_input.key in _SSRF_QUIET_HEADERS
+                    or user_input.key.startswith("x-forwarded-")
+                )
+            )
+        ]
+        lowered = [user_input.value.lower() for user_input in self.inputs]
+        decoded = [unquote(value) for value in lowered if "%" in value]
+        self.text = "\n".join(lowered + decoded)
+        self.values = frozenset(lowered + decoded)
+        self._addresses: list[UserInput] | None = None
+
+    def candidates(self, host: str) -> list[UserInput]:
+        """The inputs worth asking :func:`ssrf_detector.contributes` about ``host``."""
+        name = host.lower().strip("[]").rstrip(".")
+        if not name:
+            return []
+        if name in self.text or self._suffix_is_input(name):
+            return self.inputs
+        if (name[0].isdigit() or ":" in name) and ssrf_detector.parse_ip_literal(name):
+            # The same address spelled otherwise in the input (``0x7f.1``, a client
+            # normalised it): only inputs that hold an address at all.
+            if self._addresses is None:
+                self._addresses = [
+                    user_input for user_input in self.inputs if _holds_address(user_input.value)
+                ]
+            return self._addresses
+        return []
+
+    def _suffix_is_input(self, name: str) -> bool:
+        if len(name) > _MAX_HOST:
+            return False
+        # At label boundaries, keeping two labels at least: the user chose a domain.
+        values = self.values
+        at = name.find(".")
+        start = 0
+        while at >= 0:
+            if name[start:] in values:
+                return True
+            start = at + 1
+            at = name.find(".", start)
+        return False
+
+
+def _holds_address(value: str) -> bool:
+    host = ssrf_detector.parse_host(value.strip())
+    return host is not None and ssrf_detector.parse_ip_literal(host) is not None
+
+
+_MAX_HOST = 255
+_SSRF_QUIET_HEADERS = frozenset({"host", "origin", "referer", "forwarded", "via", "x-real-ip"})
+METADATA_REASON = "reaches a cloud metadata address"
+# Cloud SDKs read their credentials from the metadata service, within requests too.
+CREDENTIAL_PROVIDERS = (
+    "botocore", "boto3", "aiobotocore", "google.auth", "google.cloud", "azure.identity",
+    "azure.core", "ibm_cloud_sdk_core", "oci",
+)  # fmt: skip
+
+
+class Allowlist:
+    __slots__ = ("hosts", "networks", "source")
+
+    def __init__(self, entries: tuple[str, ...]) -> None:
+        self.source = entries
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        self.hosts: list[str] = []
+        for entry in entries:
+            try:
+                self.networks.append(ipaddress.ip_network(entry))
+            except ValueError:
+                self.hosts.append(entry)
+
+    def permits(self, host: str, addresses: list[str]) -> bool:
+        name = host.lower().rstrip(".")
+        for allowed in self.hosts:
+            if name == allowed or (allowed.startswith(".") and name.endswith(allowed)):
+                return True
+            if allowed.startswith(".") and name == allowed[1:]:
+                return True
+        if not self.networks or not addresses:
+            return False
+        return all(_in_networks(address, self.networks) for address in addresses)
+
+
+def _in_networks(
+    address: str, networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def called_by(packages: tuple[str, ...]) -> bool:
+    nested = tuple(package + "." for package in packages)
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module in packages or module.startswith(nested):
+            return True
+        frame = frame.f_back
+    return False
