@@ -1,10 +1,11 @@
 """The demo: the example Flask shop under gunicorn, attacked and defended, over real HTTP.
 
 It starts ``examples/flask_shop`` on a free loopback port with the agent in block mode and
-the in-process metrics endpoint on, sends a scripted mix of real SQL injection attacks and
-honest requests, and prints what happened: a table of verdicts, the agent's alert lines, its
-Prometheus counters, and whether the canary table survived. Exit status 1 if an attack got
-through or an honest request was blocked.
+the in-process metrics endpoint on, sends a scripted mix of real attacks (SQL injection,
+shell injection, path traversal, server-side request forgery) and honest requests, and
+prints what happened: a table of verdicts, the agent's alert lines, its Prometheus counters,
+and whether the canary table survived and the shell canary file was never created. Exit
+status 1 if an attack got through or an honest request was blocked.
 """
 
 from __future__ import annotations
@@ -108,7 +109,31 @@ STEPS = (
         "/products/2/reviews",
         form={"author": "alice", "body": "It's a 'fine' kettle; or is it? " * 320},
     ),
+    Step("download the yearly report", "GET", "/download?name=report-2024.pdf"),
+    Step("download a file named my..notes.txt", "GET", "/download?name=my..notes.txt"),
+    Step("../ climbs to the database", "GET", "/download?name=../shop.db", attack=True),
+    Step("absolute path to /etc/passwd", "GET", "/download?name=/etc/passwd", attack=True),
+    Step("look up localhost", "GET", "/tools/lookup?host=localhost"),
+    Step("look up a host (argument list)", "GET", "/tools/lookup-safe?host=localhost"),
 )
+SHELL_CANARY = Path(tempfile.gettempdir()) / "rasp-demo-pwned"
+
+
+def _late_steps(port: int) -> tuple[Step, ...]:
+    """Steps that name the running server or the shell canary."""
+    touch = f"touch {SHELL_CANARY}"
+    return (
+        Step("; chains a command", "GET", "/tools/lookup?host=" + urllib.parse.quote(
+            f"localhost; {touch}"), attack=True),
+        Step("$( ) substitutes a command", "GET", "/tools/lookup?host=" + urllib.parse.quote(
+            f"$({touch})"), attack=True),
+        Step("fetch the shop's own /metrics", "GET", "/fetch?url=" + urllib.parse.quote(
+            f"http://127.0.0.1:{port}/metrics"), attack=True),
+        Step("fetch 2130706433 (= 127.0.0.1)", "GET", "/fetch?url=" + urllib.parse.quote(
+            f"http://2130706433:{port}/metrics"), attack=True),
+        Step("fetch cloud metadata", "GET", "/fetch?url=" + urllib.parse.quote(
+            "http://169.254.169.254/latest/meta-data/iam/"), attack=True),
+    )  # fmt: skip
 
 
 def main() -> int:
@@ -131,7 +156,8 @@ def main() -> int:
         try:
             _wait_for(port, server)
             canary_before = _canary(database)
-            failures = _run_steps(port)
+            SHELL_CANARY.unlink(missing_ok=True)
+            failures = _run_steps(STEPS + _late_steps(port), port)
             metrics = _get(port, "/metrics")[1].decode()
         finally:
             server.terminate()
@@ -143,8 +169,8 @@ def main() -> int:
         if '"event":"rasp.attack"' in line:
             alert = json.loads(line[line.index("{") :])
             print(
-                f"  {alert['action']:<9} {alert['input_source']:<20} "
-                f"{alert['code_function']}() line {alert['code_line']}: {alert['statement']}"
+                f"  {alert['action']:<8} {alert['kind']:<16} {alert['input_source']:<15} "
+                f"{alert['code_function']}() line {alert['code_line']}: {alert['statement'][:60]}"
             )
     print("\nPrometheus counters from the in-process /metrics endpoint:")
     for line in metrics.splitlines():
@@ -152,23 +178,25 @@ def main() -> int:
             print("  " + line)
     intact = canary_before == canary_after and canary_after is not None
     print(f"\nCanary table unchanged: {'yes' if intact else 'NO'} ({canary_after})")
-    if failures or not intact:
+    shell_ran = SHELL_CANARY.exists()
+    print(f"Shell canary {SHELL_CANARY} created: {'YES' if shell_ran else 'no'}")
+    if failures or not intact or shell_ran:
         print(f"\nDEMO FAILED: {failures} request(s) judged wrongly", file=sys.stderr)
         return 1
     print("\nEvery attack was blocked and every honest request was served.")
     return 0
 
 
-def _run_steps(port: int) -> int:
+def _run_steps(steps: tuple[Step, ...], port: int) -> int:
     failures = 0
-    print(f"\n{'request':<34}{'kind':<8}{'status':>7}  verdict")
-    for step in STEPS:
+    print(f"\n{'request':<38}{'kind':<8}{'status':>7}  verdict")
+    for step in steps:
         status, body = _request(port, step)
         blocked = status == 403 and b"request_blocked" in body
         correct = blocked if step.attack else 200 <= status < 300
         failures += not correct
         verdict = ("blocked" if blocked else "served") + ("" if correct else "  <-- WRONG")
-        print(f"{step.label:<34}{'attack' if step.attack else 'honest':<8}{status:>7}  {verdict}")
+        print(f"{step.label:<38}{'attack' if step.attack else 'honest':<8}{status:>7}  {verdict}")
     return failures
 
 
