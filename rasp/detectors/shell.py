@@ -43,6 +43,9 @@ from typing import TypeAlias
 from urllib.parse import unquote, unquote_plus
 
 from rasp.detectors import AttackKind, Finding
+from rasp.detectors._argv import SHELLS as SHELLS
+from rasp.detectors._argv import as_text, programs, split
+from rasp.detectors._argv import shell_strings as _shell_strings
 from rasp.lexers.shell import WORD_ENDS, WORD_STARTS, Token, TokenKind, scan
 
 __all__ = [
@@ -58,30 +61,6 @@ MIN_INPUT_LENGTH = 2
 IS_EXECUTABLE = "is the executable"
 _KIND = AttackKind.SHELL_INJECTION
 
-SHELLS = frozenset(
-    "sh bash dash zsh ksh ksh93 mksh pdksh ash hush yash posh rbash fish csh tcsh".split()
-)
-_MULTICALL = frozenset(("busybox", "toybox"))
-# Programs that run the rest of their arguments as a command: the options that take a
-# value, and how many operands come before the command.
-_WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
-    "env": (frozenset(("-u", "--unset", "-C", "--chdir", "-S", "--split-string")), 0),
-    "sudo": (frozenset(("-u", "-g", "-C", "-D", "-h", "-p", "-r", "-t", "-U", "-T")), 0),
-    "doas": (frozenset(("-u", "-C")), 0),
-    "nice": (frozenset(("-n", "--adjustment")), 0),
-    "nohup": (frozenset(), 0),
-    "setsid": (frozenset(), 0),
-    "command": (frozenset(), 0),
-    "time": (frozenset(("-f", "--format", "-o", "--output")), 0),
-    "timeout": (frozenset(("-s", "--signal", "-k", "--kill-after")), 1),
-    "stdbuf": (frozenset(("-i", "-o", "-e")), 0),
-    "ionice": (frozenset(("-c", "-n", "-p", "-P", "-u")), 0),
-    "chroot": (frozenset(("--userspec", "--groups")), 1),
-    "xargs": (frozenset(("-a", "-d", "-E", "-I", "-L", "-n", "-P", "-s")), 0),
-}
-_MAX_WRAPPERS = 8
-_VALUE_FLAGS = frozenset("oO")  # sh -o pipefail, bash -O extglob
-_LONG_WITH_VALUE = frozenset(("--rcfile", "--init-file", "--init-command"))
 
 # Needles made only of these characters are word text in every context: they can only
 # lengthen the token they touch (``$HOME`` + ``_x``), never add one. Not lexed for.
@@ -141,16 +120,16 @@ def detect(command: Command, user_input: str) -> Finding | None:
     argument list. For a shell line, ``start``/``end`` point into it; for an argument list,
     into the judged ``-c`` string, or into the program for "is the executable". Never raises.
     """
-    value = _text(user_input)
+    value = as_text(user_input)
     if value is None or len(value) < MIN_INPUT_LENGTH:
         return None
-    line, argv = _split(command)
+    line, argv = split(command)
     if line is not None:
         return ShellLine(line).judge(value)
     if not argv:
         return None
     targets = needles(value)
-    for index in _programs(argv):
+    for index in programs(argv):
         program = argv[index]
         if program is not None and program in targets:
             return Finding(_KIND, IS_EXECUTABLE, 0, len(program), program)
@@ -164,7 +143,7 @@ def detect(command: Command, user_input: str) -> Finding | None:
 def shell_strings(command: Command) -> list[str]:
     """The strings of ``command`` that a shell runs as code: a shell line itself, or the
     ``-c`` string of a shell in an argument list (none for a plain argument list)."""
-    line, argv = _split(command)
+    line, argv = split(command)
     if line is not None:
         return [line]
     return _shell_strings(argv) if argv else []
@@ -173,7 +152,7 @@ def shell_strings(command: Command) -> list[str]:
 def executable(command: Command) -> str | None:
     """argv[0] of an argument list (or the path of a lone program) as text; ``None`` for a
     shell line or a value that is neither."""
-    argv = _split(command)[1]
+    argv = split(command)[1]
     return argv[0] if argv else None
 
 
@@ -422,118 +401,3 @@ def _occurrences(text: str, needle: str) -> Iterator[int]:
             if overlaps > _OVERLAP_BUDGET:
                 following = text.find(needle, position + width)
         position = following
-
-
-def _text(value: object) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).decode("utf-8", "surrogateescape")
-    return None
-
-
-def _split(command: object) -> tuple[str | None, list[str | None]]:
-    """A shell line, or the items of an argument list as text (``None`` for an item that is
-    not text); neither for a value that is not a command."""
-    if isinstance(command, (str, bytes, bytearray, memoryview)):
-        return _text(command), []
-    try:
-        if isinstance(command, os.PathLike):
-            return None, [_text(os.fspath(command))]
-        if not isinstance(command, Sequence):
-            return None, []
-        return None, [_text(os.fspath(a) if isinstance(a, os.PathLike) else a) for a in command]
-    except Exception:  # a PathLike or a sequence of the app's own that misbehaves
-        return None, []
-
-
-def _name(program: str | None) -> str:
-    if program is None:
-        return ""
-    return program.rpartition("/")[2]
-
-
-def _programs(argv: list[str | None]) -> list[int]:
-    """Indexes of argv[0] and of each program that a wrapper (``env``, ``sudo``, ...) runs."""
-    found = [0]
-    index = 0
-    for _ in range(_MAX_WRAPPERS):
-        name = _name(argv[index])
-        if name in _MULTICALL and index + 1 < len(argv):
-            index += 1  # busybox sh -c ...
-            found.append(index)
-            continue
-        spec = _WRAPPERS.get(name)
-        if spec is None:
-            break
-        with_value, operands = spec
-        i = index + 1
-        while i < len(argv):
-            arg = argv[i]
-            if arg is None:
-                return found
-            if arg == "--":
-                i += 1
-                break
-            if name == "env" and "=" in arg and not arg.startswith("-"):
-                i += 1  # env NAME=value ...
-            elif arg.startswith("-") and len(arg) > 1:
-                i += 2 if arg in with_value else 1
-            else:
-                break
-        i += operands
-        if i >= len(argv):
-            break
-        index = i
-        found.append(index)
-    return found
-
-
-def _shell_strings(argv: list[str | None]) -> list[str]:
-    for index in _programs(argv):
-        name = _name(argv[index])
-        if name == "su":
-            line = _su_command(argv, index)
-        elif name in SHELLS:
-            line = _c_string(argv, index, fish=name == "fish")
-        else:
-            continue
-        return [] if line is None else [line]
-    return []
-
-
-def _c_string(argv: list[str | None], index: int, *, fish: bool) -> str | None:
-    """The command string of ``sh [options] -c string [name [args...]]``, if any."""
-    has_c = False
-    i = index + 1
-    while i < len(argv):
-        arg = argv[i]
-        if arg is None:
-            return None
-        if arg in ("--", "-"):
-            i += 1
-            break
-        if fish and arg.startswith("--command="):
-            return arg.partition("=")[2]
-        if arg.startswith("--"):
-            if fish and arg == "--command":
-                return argv[i + 1] if i + 1 < len(argv) else None
-            i += 2 if arg in _LONG_WITH_VALUE else 1
-        elif len(arg) > 1 and arg[0] in "-+":
-            cluster = arg[1:]
-            has_c = has_c or (arg[0] == "-" and "c" in cluster)
-            i += 1 + sum(1 for flag in cluster if flag in _VALUE_FLAGS)
-        else:
-            break
-    return argv[i] if has_c and i < len(argv) else None
-
-
-def _su_command(argv: list[str | None], index: int) -> str | None:
-    """``su [options] -c command [user]`` (``--command=command`` too)."""
-    for i in range(index + 1, len(argv) - 1):
-        arg = argv[i]
-        if arg in ("-c", "--command"):
-            return argv[i + 1]
-        if arg is not None and arg.startswith("--command="):
-            return arg.partition("=")[2]
-    return None

@@ -233,9 +233,7 @@ def _scan(
     return None
 
 
-def _covering(
-    query: str, start: int, end: int, covering: Sequence[str]
-) -> tuple[int, int] | None:
+def _covering(query: str, start: int, end: int, covering: Sequence[str]) -> tuple[int, int] | None:
     """The span of an occurrence of one of the ``covering`` forms around
     ``query[start:end]``, if there is one."""
     for form in covering:
