@@ -165,11 +165,14 @@ def check_command(context: RequestContext, command: object, sink: Sink) -> bool:
     incident = None
     try:
         matcher = context.matcher(shell_detector.needles)
-        text = None if matcher.empty else _command_text(command)
-        if text:
-            for user_input in matcher.candidates(text):
+        parts = None if matcher.empty else _command_parts(command)
+        if parts:
+            # Searched with the arguments joined by NUL, which no argument can hold: the
+            # input is found as the program receives it, quotes and all.
+            for user_input in matcher.candidates("\0".join(parts)):
                 finding = shell_detector.detect(command, user_input.value)  # type: ignore[arg-type]
                 if finding is not None:
+                    text = parts[0] if isinstance(command, _TEXT) else shlex.join(parts)
                     incident = _report(
                         context, finding, sink, user_input.label, user_input.value, text
                     )
@@ -280,12 +283,16 @@ def _raise_if_blocked(context: RequestContext, incident: Incident | None) -> Non
         raise AttackBlocked(incident)
 
 
-def _command_text(command: object) -> str | None:
-    if isinstance(command, (str, bytes, bytearray, os.PathLike)):
-        return _path_text(command)
+_TEXT = (str, bytes, bytearray, os.PathLike)
+
+
+def _command_parts(command: object) -> list[str] | None:
+    """A shell line as one part, or the text of each argument of an argument list."""
+    if isinstance(command, _TEXT):
+        text = _path_text(command)
+        return [text] if text else None
     if isinstance(command, (list, tuple)):
-        parts = [_path_text(part) for part in command]
-        return shlex.join(part for part in parts if part is not None)
+        return [text for text in map(_path_text, command) if text is not None]
     return None
 
 

@@ -80,8 +80,17 @@ def test_input_as_the_whole_executable_is_blocked(protected: rasp.Config) -> Non
     with serving(tool="/usr/bin/id"), pytest.raises(AttackBlocked) as caught:
         subprocess.run(["/usr/bin/id", "-u"], check=False)
     assert caught.value.incident.reason
-    with serving(tool="/bin/true"), pytest.raises(AttackBlocked):
-        os.execv("/bin/true", ["true"])  # never replaces the test process
+    # os.execv replaces the process that calls it: judged in a forked child, so that a
+    # regression cannot replace the test runner with /bin/true (exit status 0, all green).
+    pid = os.fork()
+    if pid == 0:
+        try:
+            with serving(tool="/bin/true"):
+                os.execv("/bin/true", ["true"])
+        except AttackBlocked:
+            os._exit(42)
+        os._exit(1)
+    assert os.waitpid(pid, 0)[1] >> 8 == 42
 
 
 def test_async_subprocess_shell_is_blocked(protected: rasp.Config, canary: Path) -> None:
@@ -93,6 +102,26 @@ def test_async_subprocess_shell_is_blocked(protected: rasp.Config, canary: Path)
 
     with serving(q=payload), pytest.raises(AttackBlocked):
         asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "run",
+    [
+        lambda line: subprocess.run(["sh", "-c", line], check=False),
+        lambda line: os.spawnve(os.P_WAIT, "/bin/sh", ["sh", "-c", line], dict(os.environ)),
+        lambda line: os.posix_spawn("/bin/sh", ["sh", "-c", line], dict(os.environ)),
+    ],
+    ids=["sh -c", "spawnve", "posix_spawn"],
+)
+def test_a_quote_bearing_payload_in_an_argument_list_is_found(
+    protected: rasp.Config, canary: Path, run: object
+) -> None:
+    # The argument the shell receives holds the payload as sent, quote and all; a search
+    # on a re-quoted rendering of the list (shlex.join) would never find it.
+    payload = f"x'; touch {canary} #"
+    with serving(name=payload), pytest.raises(AttackBlocked) as caught:
+        run(f"echo '{payload}'")  # type: ignore[operator]
+    assert caught.value.incident.input_source == "query.name"
 
 
 @pytest.mark.parametrize(
