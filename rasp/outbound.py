@@ -59,8 +59,10 @@ class HostIndex:
         ]
         lowered = [user_input.value.lower() for user_input in self.inputs]
         decoded = [unquote(value) for value in lowered if "%" in value]
-        self.text = "\n".join(lowered + decoded)
-        self.values = frozenset(lowered + decoded)
+        # As a client's IDNA step may turn them into the host it resolves (127。0。0。1).
+        folded = [ssrf_detector.fold(value) for value in lowered if not value.isascii()]
+        self.text = "\n".join(lowered + decoded + folded)
+        self.values = frozenset(lowered + decoded + folded)
         self._addresses: list[UserInput] | None = None
 
     def candidates(self, host: str) -> list[UserInput]:
@@ -101,7 +103,14 @@ def _holds_address(value: str) -> bool:
 
 
 _MAX_HOST = 255
-_SSRF_QUIET_HEADERS = frozenset({"host", "origin", "referer", "forwarded", "via", "x-real-ip"})
+_SSRF_QUIET_HEADERS = frozenset(
+    {
+        "host", "origin", "referer", "forwarded", "via",
+        # The client's address as a proxy or CDN saw it: an internal one is routine.
+        "x-real-ip", "x-client-ip", "true-client-ip", "cf-connecting-ip", "fastly-client-ip",
+        "x-cluster-client-ip",
+    }
+)  # fmt: skip
 METADATA_REASON = "reaches a cloud metadata address"
 # Cloud SDKs read their credentials from the metadata service, within requests too.
 CREDENTIAL_PROVIDERS = (

@@ -31,7 +31,7 @@ from rasp.detectors import AttackKind, Finding
 
 __all__ = [
     "LOOPBACK_NAMES", "METADATA_ADDRESSES", "METADATA_HOSTS", "REASONS", "classify",
-    "classify_host", "contributes", "detect", "is_metadata", "parse_host", "parse_ip_literal",
+    "classify_host", "contributes", "detect", "fold", "is_metadata", "parse_host", "parse_ip_literal",
 ]  # fmt: skip
 
 Address: TypeAlias = IPv4Address | IPv6Address
@@ -272,6 +272,8 @@ def _normalize(host: str | None) -> str:
     name = host.strip().strip("[]")
     if ":" in name:
         name = name.partition("%")[0]
+    if not name.isascii():
+        name = fold(name)
     return name.rstrip(".").lower()
 
 
@@ -320,10 +322,21 @@ def _forms(text: str) -> list[str]:
         if decoded != lowered:
             forms.append(decoded)
     if not lowered.isascii():
-        folded = unicodedata.normalize("NFKC", lowered).replace("。", ".").lower()
+        folded = fold(lowered)
         if folded != lowered:
             forms.append(folded)
     return forms
+
+
+def fold(text: str) -> str:
+    """``text`` as IDNA (UTS 46) maps a host name before it is resolved: compatibility
+    forms folded (fullwidth ``ｌｏｃａｌｈｏｓｔ``, circled ``①``), the ideographic and
+    fullwidth full stops made dots, lowercased. httpx, aiohttp and ``str.encode("idna")``
+    turn ``127。0。0。1`` into ``127.0.0.1`` this way."""
+    return unicodedata.normalize("NFKC", text).translate(_DOTS).lower()
+
+
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
 
 @functools.lru_cache(maxsize=1024)

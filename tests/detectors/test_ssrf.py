@@ -151,6 +151,13 @@ ATTACKS = [
     case("breaks-out-with-slash", "https://{}.example.com/x", "127.0.0.1/", None, "loopback"),
     case("breaks-out-with-hash", "https://{}.example.com/x", "127.0.0.1#", None, "loopback"),
     case("breaks-out-with-query", "https://{}.example.com/x", "localhost?", None, "loopback"),
+    # Hosts an IDNA step (httpx, aiohttp, str.encode("idna")) folds into an address or name.
+    case("ideographic-dots", ROOT, "127\u30020\u30020\u30021", None, "loopback"),
+    case("fullwidth-dots", ROOT, "127\uff0e0\uff0e0\uff0e1", None, "loopback"),
+    case("halfwidth-ideographic-dots", ROOT, "127\uff610\uff610\uff611", None, "loopback"),
+    case("fullwidth-name", ROOT, "\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54", None,
+         "loopback"),
+    case("folded-metadata", ROOT, "169\u3002254\u3002169\u3002254", None, "metadata"),
     # One-label names, when the input gives them URL context.
     case("one-label-url", "{}", "http://db/", ["172.18.0.3"], "private"),
     case("one-label-port", ROOT, "redis:6379", ["172.18.0.4"], "private"),
@@ -340,7 +347,9 @@ def test_classify(address: object, category: str | None) -> None:
         ("127.0.0.1 junk", None), ("127.0.0.1\tx", None), ("0x", None), ("08", None),
         ("256.1.1.1", None), ("0x100000000", None), ("1.2.3.4.5", None), ("1..1", None),
         ("deadbeef", None), ("localhost", None), ("1.2.3.4/24", None), ("::1/128", None),
-        ("[::1", "::1"), ("1:2", None), ("", None), (".", None), (FULL_WIDTH, None),
+        ("[::1", "::1"), ("1:2", None), ("", None), (".", None),
+        # Python's resolver call folds a str host through IDNA first: this one is 127.0.0.1.
+        (FULL_WIDTH, "127.0.0.1"), ("127\u30020\u30020\u30021", "127.0.0.1"),
     ],
 )  # fmt: skip
 def test_parse_ip_literal(text: str, address: str | None) -> None:

@@ -185,6 +185,22 @@ def test_forged_request_is_blocked_before_it_connects(
     assert len(hits) == before
 
 
+@pytest.mark.parametrize("client", ["httpx", "aiohttp"])
+@pytest.mark.parametrize("spelling", ["127\u30020\u30020\u30021", "127\uff0e0\uff0e0\uff0e1"])
+def test_a_host_the_client_folds_to_an_internal_address_is_blocked(
+    agent: rasp.Config, canary: tuple[str, list[str]], client: str, spelling: str
+) -> None:
+    # These clients map the host through IDNA first: getaddrinfo sees 127.0.0.1.
+    base, hits = canary
+    url = f"http://{spelling}:{base.rsplit(':', 1)[1]}/secret"
+    before = len(hits)
+    with serving(url=url) as context, pytest.raises(_BLOCKED):
+        CLIENTS[client](url)
+    assert context.blocked is not None
+    assert context.blocked.statement.startswith("127.0.0.1 -> ")
+    assert len(hits) == before
+
+
 @pytest.mark.parametrize("client", FOLLOWING)
 def test_redirect_to_an_internal_address_is_blocked(
     agent: rasp.Config, canary: tuple[str, list[str]], partner: tuple[str, list[str]], client: str
