@@ -14,10 +14,9 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
-import wrapt
-
 from rasp.context import RequestContext, current
 from rasp.guard import Sink
+from rasp.sinks._wrapper import Guarded
 
 __all__ = ["argument", "outermost"]
 
@@ -63,6 +62,6 @@ def outermost(check: Check, sink: Sink, *extractors: Extract) -> Callable[[Any],
             _UNDERWAY.reset(token)
 
     def make_wrapper(original: Any) -> Any:
-        return wrapt.FunctionWrapper(original, guarded)
+        return Guarded(original, guarded)
 
     return make_wrapper

@@ -20,10 +20,9 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
-import wrapt
-
 from rasp.context import current
 from rasp.guard import Sink, check_sql
+from rasp.sinks._wrapper import Guarded
 
 __all__ = ["sql_method"]
 
@@ -71,10 +70,10 @@ def sql_method(
 
     def make_wrapper(original: Any) -> Any:
         if not outermost:
-            return wrapt.FunctionWrapper(original, guarded)
+            return Guarded(original, guarded)
         if inspect.iscoroutinefunction(original):
-            return wrapt.FunctionWrapper(original, guarded_outermost_async)
-        return wrapt.FunctionWrapper(original, guarded_outermost)
+            return Guarded(original, guarded_outermost_async)
+        return Guarded(original, guarded_outermost)
 
     return make_wrapper
 

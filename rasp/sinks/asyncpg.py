@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import wrapt
-
 from rasp.context import current
 from rasp.guard import Sink, check_sql
 from rasp.lexers.sql import Dialect
 from rasp.sinks import Patch
 from rasp.sinks._dbapi import sql_method
+from rasp.sinks._wrapper import Guarded
 
 __all__ = ["PATCHES", "SINK"]
 
@@ -44,7 +43,7 @@ def _copy_where(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict
 
 
 def _guard_where(original: Any) -> Any:
-    return wrapt.FunctionWrapper(original, _copy_where)
+    return Guarded(original, _copy_where)
 
 
 _query = sql_method(SINK)

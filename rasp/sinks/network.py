@@ -19,11 +19,10 @@ import inspect
 from typing import Any
 from urllib.parse import urljoin
 
-import wrapt
-
 from rasp.context import current
 from rasp.guard import Sink, check_address, contained, note_redirect
 from rasp.sinks import Patch
+from rasp.sinks._wrapper import Guarded
 
 __all__ = ["PATCHES"]
 
@@ -96,7 +95,7 @@ def _redirect(make: Any) -> Any:
                 note_redirect(context, pair[0], pair[1])
         return result
 
-    return lambda original: wrapt.FunctionWrapper(original, wrapper)
+    return lambda original: Guarded(original, wrapper)
 
 
 def _urllib(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> Any:
@@ -132,14 +131,14 @@ def _httpx(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result:
 def _async_wrapper(original: Any) -> Any:
     if not inspect.iscoroutinefunction(original):
         raise TypeError("asyncio's loop.getaddrinfo is expected to be a coroutine function")
-    return wrapt.FunctionWrapper(original, _loop_getaddrinfo)
+    return Guarded(original, _loop_getaddrinfo)
 
 
 PATCHES = (
-    Patch("socket", "getaddrinfo", lambda f: wrapt.FunctionWrapper(f, _getaddrinfo)),
-    Patch("socket", "gethostbyname", lambda f: wrapt.FunctionWrapper(f, _gethostbyname)),
+    Patch("socket", "getaddrinfo", lambda f: Guarded(f, _getaddrinfo)),
+    Patch("socket", "gethostbyname", lambda f: Guarded(f, _gethostbyname)),
     Patch("asyncio.base_events", "BaseEventLoop.getaddrinfo", _async_wrapper),
-    Patch("asyncio.base_events", "_ipaddr_info", lambda f: wrapt.FunctionWrapper(f, _ipaddr_info)),
+    Patch("asyncio.base_events", "_ipaddr_info", lambda f: Guarded(f, _ipaddr_info)),
     Patch("urllib.request", "HTTPRedirectHandler.redirect_request", _redirect(_urllib)),
     Patch("requests.sessions", "SessionRedirectMixin.get_redirect_target", _redirect(_requests)),
     Patch("urllib3.response", "BaseHTTPResponse.get_redirect_location", _redirect(_urllib3)),

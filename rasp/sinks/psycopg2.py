@@ -23,12 +23,11 @@ import functools
 import logging
 from typing import Any
 
-import wrapt
-
 from rasp.context import current
 from rasp.guard import Sink, check_sql
 from rasp.lexers.sql import Dialect
 from rasp.sinks import Patch
+from rasp.sinks._wrapper import Guarded
 from rasp.sinks.psycopg import render  # psycopg2.sql.Composable has the same as_string()
 
 __all__ = ["PATCHES", "SINK", "render"]
@@ -146,7 +145,7 @@ def _connect(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[st
 
 
 def _wrap_connect(original: Any) -> Any:
-    return wrapt.FunctionWrapper(original, _connect)
+    return Guarded(original, _connect)
 
 
 PATCHES: tuple[Patch, ...] = (Patch("psycopg2", "_connect", _wrap_connect),)

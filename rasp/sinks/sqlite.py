@@ -13,12 +13,11 @@ import functools
 import logging
 from typing import Any, cast
 
-import wrapt
-
 from rasp.context import current
 from rasp.guard import Sink, check_sql
 from rasp.lexers.sql import Dialect
 from rasp.sinks import Patch
+from rasp.sinks._wrapper import Guarded
 
 __all__ = ["PATCHES"]
 
@@ -112,7 +111,7 @@ def _connect(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[st
 
 
 def _wrap_connect(original: Any) -> Any:
-    return wrapt.FunctionWrapper(original, _connect)
+    return Guarded(original, _connect)
 
 
 def connections_opened_before() -> int:
