@@ -47,6 +47,7 @@ def test_unprotect_puts_open_back() -> None:
 
 ATTACKS: list[tuple[str, Callable[[Path, str], Any]]] = [
     ("open", lambda base, name: open(os.path.join(base, name)).read()),
+    ("io.open", lambda base, name: io.open(os.path.join(base, name)).read()),  # noqa: UP020 - patched apart
     ("open-bytes", lambda base, name: open(os.fsencode(os.path.join(base, name))).read()),
     ("pathlib.read_text", lambda base, name: (base / name).read_text()),
     ("pathlib.write_text", lambda base, name: (base / name).write_text("x")),
