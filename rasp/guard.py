@@ -53,7 +53,9 @@ _DATA_LAYERS = ("wrapt", "sqlalchemy", "django.db", "peewee", "tortoise", "datab
 # Servers run the app; a check in a task the app's client spawned (anyio's happy-eyeballs
 # connect) has no app frame above it, and the server's own frame would be a wrong answer.
 _SERVERS = ("uvicorn", "gunicorn", "hypercorn", "daphne", "granian", "waitress")
-_RUNNERS = frozenset({"asyncio.events", "threading", "concurrent.futures.thread"})
+_RUNNERS = frozenset(
+    {"asyncio.events", "asyncio.runners", "threading", "concurrent.futures.thread", "uvloop"}
+)
 
 _config = Config()
 # Tests set this so an internal error fails the test instead of being swallowed.

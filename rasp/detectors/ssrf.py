@@ -31,7 +31,8 @@ from rasp.detectors import AttackKind, Finding
 
 __all__ = [
     "LOOPBACK_NAMES", "METADATA_ADDRESSES", "METADATA_HOSTS", "REASONS", "classify",
-    "classify_host", "contributes", "detect", "fold", "is_metadata", "parse_host", "parse_ip_literal",
+    "classify_host", "contributes", "detect", "fold", "is_metadata", "parse_host",
+    "parse_ip_literal",
 ]  # fmt: skip
 
 Address: TypeAlias = IPv4Address | IPv6Address
@@ -330,7 +331,7 @@ def _forms(text: str) -> list[str]:
 
 def fold(text: str) -> str:
     """``text`` as IDNA (UTS 46) maps a host name before it is resolved: compatibility
-    forms folded (fullwidth ``ｌｏｃａｌｈｏｓｔ``, circled ``①``), the ideographic and
+    forms folded (fullwidth letters and digits, circled ``①``), the ideographic and
     fullwidth full stops made dots, lowercased. httpx, aiohttp and ``str.encode("idna")``
     turn ``127。0。0。1`` into ``127.0.0.1`` this way."""
     return unicodedata.normalize("NFKC", text).translate(_DOTS).lower()

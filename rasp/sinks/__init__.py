@@ -39,6 +39,7 @@ FAMILIES = (
     "rasp.sinks.process",
     "rasp.sinks.files",
     "rasp.sinks.network",
+    "rasp.sinks.executors",
 )
 
 

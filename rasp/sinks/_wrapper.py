@@ -11,14 +11,19 @@ there, guarded or not; a copy is the wrapper itself, as a copy of a function is.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import wrapt
 
 __all__ = ["Guarded"]
 
+if TYPE_CHECKING:
+    _FunctionWrapper = wrapt.FunctionWrapper[Any, Any]
+else:  # wrapt 1.x's class takes no subscript at run time
+    _FunctionWrapper = wrapt.FunctionWrapper
 
-class Guarded(wrapt.FunctionWrapper):  # type: ignore[misc]
+
+class Guarded(_FunctionWrapper):
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, tuple[str, str]]:
         wrapped = self.__wrapped__
         return _resolve, (wrapped.__module__, wrapped.__qualname__)

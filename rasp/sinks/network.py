@@ -5,17 +5,21 @@ httpx (sync) through ``socket.getaddrinfo``; asyncio clients (httpx async via an
 aiohttp, ``loop.create_connection``) through the loop's ``getaddrinfo``, which resolves in
 an executor thread that does not carry the request's context, so it is judged here, in the
 task, on the answer; an address literal skips resolution in asyncio (``_ipaddr_info``) and
-is judged there. Judging the resolved addresses catches every spelling of an address and
-DNS rebinding: the answer judged is the answer the client connects to.
+is judged there. uvloop resolves in C: its ``getaddrinfo`` (which aiohttp and anyio call
+before connecting) and the address literals its ``create_connection`` receives are judged.
+Judging the resolved addresses catches every spelling of an address and DNS rebinding: the
+answer judged is the answer the client connects to.
 
 Redirects: a server the user chose can answer 3xx to an internal address. The clients'
-redirect steps report each target (:func:`rasp.guard.note_redirect`), which then counts as
-user input for the connection that follows.
+redirect steps (aiohttp's: a trace config added to every session) report each target
+(:func:`rasp.guard.note_redirect`), which then counts as user input for the connection that
+follows.
 """
 
 from __future__ import annotations
 
 import inspect
+import ipaddress
 from typing import Any
 from urllib.parse import urljoin
 
@@ -128,10 +132,79 @@ def _httpx(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result:
     return str(request.url), str(result.url)
 
 
+def _aiohttp_session(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    # aiohttp follows redirects inside its request loop; its tracing signals announce each
+    # one. Every session gets one more trace config, ours, shared by all.
+    tracer = contained("aiohttp_tracer", _aiohttp_tracer)
+    if tracer is not None:
+        kwargs["trace_configs"] = [*(kwargs.get("trace_configs") or ()), tracer]
+    return wrapped(*args, **kwargs)
+
+
+_tracer: Any = None
+
+
+def _aiohttp_tracer() -> Any:
+    global _tracer
+    if _tracer is None:
+        import aiohttp
+
+        tracer = aiohttp.TraceConfig()
+        tracer.on_request_redirect.append(_on_aiohttp_redirect)
+        _tracer = tracer
+    return _tracer
+
+
+async def _on_aiohttp_redirect(session: Any, trace_context: Any, params: Any) -> None:
+    context = current()
+    if context is not None:
+        pair = contained("redirect", _aiohttp_pair, params)
+        if pair is not None:
+            note_redirect(context, pair[0], pair[1])
+
+
+def _aiohttp_pair(params: Any) -> tuple[str, str] | None:
+    # TraceRequestRedirectParams(method, url, headers, response): the Location, maybe relative
+    location = params.response.headers.get("Location")
+    if not location:
+        return None
+    origin = str(params.url)
+    return origin, urljoin(origin, location)
+
+
 def _async_wrapper(original: Any) -> Any:
     if not inspect.iscoroutinefunction(original):
         raise TypeError("asyncio's loop.getaddrinfo is expected to be a coroutine function")
     return Guarded(original, _loop_getaddrinfo)
+
+
+def _uvloop_wrapper(original: Any) -> Any:
+    # A Cython coroutine method: awaited from the Python wrapper all the same. uvloop's own
+    # create_connection resolves in C without it; aiohttp and anyio (httpx) call this first.
+    return Guarded(original, _loop_getaddrinfo)
+
+
+async def _uvloop_connection(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    # create_connection(protocol_factory, host, port, ...): clients that resolved the name
+    # already (anyio, aiohttp) pass an address, which uvloop takes in C; judged here.
+    context = current()
+    if context is not None:
+        host = args[1] if len(args) > 1 else kwargs.get("host")
+        if isinstance(host, str) and contained("literal", _is_address, host):
+            check_address(context, host, [host], _LOOP)
+    return await wrapped(*args, **kwargs)
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return False
+    return True
 
 
 PATCHES = (
@@ -139,8 +212,11 @@ PATCHES = (
     Patch("socket", "gethostbyname", lambda f: Guarded(f, _gethostbyname)),
     Patch("asyncio.base_events", "BaseEventLoop.getaddrinfo", _async_wrapper),
     Patch("asyncio.base_events", "_ipaddr_info", lambda f: Guarded(f, _ipaddr_info)),
+    Patch("uvloop", "Loop.getaddrinfo", _uvloop_wrapper),
+    Patch("uvloop", "Loop.create_connection", lambda f: Guarded(f, _uvloop_connection)),
     Patch("urllib.request", "HTTPRedirectHandler.redirect_request", _redirect(_urllib)),
     Patch("requests.sessions", "SessionRedirectMixin.get_redirect_target", _redirect(_requests)),
     Patch("urllib3.response", "BaseHTTPResponse.get_redirect_location", _redirect(_urllib3)),
     Patch("httpx._client", "BaseClient._build_redirect_request", _redirect(_httpx)),
+    Patch("aiohttp.client", "ClientSession.__init__", lambda f: Guarded(f, _aiohttp_session)),
 )

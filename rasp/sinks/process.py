@@ -4,7 +4,8 @@
 ``getoutput``, ``os.popen`` and asyncio's ``create_subprocess_shell/exec`` (which build a
 ``Popen`` in the task that awaits them). ``os.system`` and the ``os.exec*``, ``os.spawn*``
 and ``os.posix_spawn*`` families start processes without it; their ``l``/``le``/``lp``
-forms call the ``v`` forms patched here.
+forms call the ``v`` forms patched here. uvloop starts asyncio's subprocesses through libuv,
+without ``Popen``: its loop's ``subprocess_shell`` and ``subprocess_exec`` are patched too.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from rasp.guard import Sink, check_command
+from rasp.context import current
+from rasp.guard import Sink, check_command, contained
 from rasp.sinks import Patch
 from rasp.sinks._calls import outermost
+from rasp.sinks._wrapper import Guarded
 
 __all__ = ["PATCHES"]
 
@@ -64,6 +67,35 @@ def _patch(module: str, attribute: str, extract: Any) -> Patch:
     return Patch(module, attribute, outermost(check_command, sink, extract))
 
 
+def _uvloop_shell(args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
+    # Loop.subprocess_shell(protocol_factory, cmd, *, shell=True, ...)
+    return args[1] if len(args) > 1 else kwargs.get("cmd")
+
+
+def _uvloop_exec(args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
+    # Loop.subprocess_exec(protocol_factory, program, *args, executable=None, ...)
+    if len(args) < 2:
+        return None
+    program = kwargs.get("executable") or args[1]
+    return [program, *args[2:]]
+
+
+def _patch_uvloop(attribute: str, extract: Any) -> Patch:
+    sink = Sink(f"uvloop.Loop.{attribute}", None, skip_modules=(*_SKIP, "uvloop"))
+
+    async def guarded(
+        wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        context = current()
+        if context is not None:
+            command = contained("uvloop_process", extract, args, kwargs)
+            if command is not None:
+                check_command(context, command, sink)
+        return await wrapped(*args, **kwargs)
+
+    return Patch("uvloop", f"Loop.{attribute}", lambda original: Guarded(original, guarded))
+
+
 PATCHES = (
     _patch("subprocess", "Popen.__init__", _popen),
     _patch("os", "system", _system),
@@ -77,4 +109,6 @@ PATCHES = (
     _patch("os", "spawnvpe", _program(1, 2)),
     _patch("os", "posix_spawn", _program(0, 1)),
     _patch("os", "posix_spawnp", _program(0, 1)),
+    _patch_uvloop("subprocess_shell", _uvloop_shell),
+    _patch_uvloop("subprocess_exec", _uvloop_exec),
 )

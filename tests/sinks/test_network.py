@@ -102,6 +102,22 @@ def _aiohttp(url: str) -> Any:
     return asyncio.run(main())
 
 
+def _on_uvloop(client: Callable[[str], Any]) -> Callable[[str], Any]:
+    """The same asyncio client on uvloop, which resolves in C unless the client calls
+    ``loop.getaddrinfo`` first (httpx through anyio and aiohttp do)."""
+
+    def run(url: str) -> Any:
+        uvloop = pytest.importorskip("uvloop")
+        policy = asyncio.get_event_loop_policy()
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        try:
+            return client(url)
+        finally:
+            asyncio.set_event_loop_policy(policy)
+
+    return run
+
+
 def _requests(url: str) -> Any:
     requests = pytest.importorskip("requests")
     return requests.get(url, timeout=5)
@@ -153,8 +169,10 @@ CLIENTS: dict[str, Callable[[str], Any]] = {
     "httpx-async": _httpx_async,
     "aiohttp": _aiohttp,
     "asyncio.open_connection": _asyncio_stream,
+    "httpx-uvloop": _on_uvloop(_httpx_async),
+    "aiohttp-uvloop": _on_uvloop(_aiohttp),
 }
-FOLLOWING = ["urllib", "requests", "urllib3", "httpx", "httpx-async"]
+FOLLOWING = ["urllib", "requests", "urllib3", "httpx", "httpx-async", "aiohttp", "aiohttp-uvloop"]
 
 
 @pytest.mark.parametrize("client", list(CLIENTS))
@@ -165,7 +183,7 @@ def test_forged_request_is_blocked_before_it_connects(
     base, hits = canary
     if client in ("http.client", "asyncio.open_connection") and spelling.startswith("["):
         pytest.skip("these take a host, not a URL")
-    if client == "aiohttp" and spelling == "2130706433":
+    if client.startswith("aiohttp") and spelling == "2130706433":
         pytest.skip("aiohttp refuses the spelling itself (not a canonical IPv4 address)")
     url = f"http://{spelling}:{base.rsplit(':', 1)[1]}/secret"
     before = len(hits)
@@ -177,7 +195,7 @@ def test_forged_request_is_blocked_before_it_connects(
     assert incident.kind.value == "ssrf"
     assert incident.input_source == "query.url"
     assert " -> " in incident.statement  # the host, then the addresses it resolved to
-    if client in ("httpx-async", "aiohttp"):
+    if client in ("httpx-async", "aiohttp", "httpx-uvloop", "aiohttp-uvloop"):
         # They connect in tasks of their own (happy eyeballs): no app frame above the check.
         assert incident.code_file in (__file__, None)
     else:
@@ -249,3 +267,22 @@ def test_outside_a_request_nothing_is_judged(
     agent: rasp.Config, canary: tuple[str, list[str]]
 ) -> None:
     assert urllib.request.urlopen(f"{canary[0]}/startup", timeout=5).read() == b"ok"
+
+
+def test_unprotect_puts_the_originals_back() -> None:
+    import inspect
+
+    aiohttp = pytest.importorskip("aiohttp")
+    uvloop = pytest.importorskip("uvloop")
+    owners = [(socket, "getaddrinfo"), (aiohttp.ClientSession, "__init__"),
+              (uvloop.Loop, "getaddrinfo"), (uvloop.Loop, "create_connection")]  # fmt: skip
+    before = [inspect.getattr_static(owner, name) for owner, name in owners]
+    rasp.protect(rasp.Config())
+    try:
+        patched = [inspect.getattr_static(owner, name) for owner, name in owners]
+        assert all(now is not then for now, then in zip(patched, before, strict=True))
+        assert "getaddrinfo" in vars(uvloop.Loop)  # on the Python subclass, not the C type
+    finally:
+        rasp.unprotect()
+    assert [inspect.getattr_static(owner, name) for owner, name in owners] == before
+    assert "getaddrinfo" not in vars(uvloop.Loop)

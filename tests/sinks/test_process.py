@@ -104,6 +104,25 @@ def test_async_subprocess_shell_is_blocked(protected: rasp.Config, canary: Path)
         asyncio.run(main())
 
 
+@pytest.mark.parametrize("how", ["shell", "exec"])
+def test_uvloop_subprocesses_are_judged(protected: rasp.Config, canary: Path, how: str) -> None:
+    uvloop = pytest.importorskip("uvloop")
+    payload = f"$(touch {canary})"
+
+    async def main() -> None:
+        if how == "shell":
+            process = await asyncio.create_subprocess_shell(f"echo {payload}")
+        else:
+            process = await asyncio.create_subprocess_exec("sh", "-c", f"echo {payload}")
+        await process.wait()
+
+    with serving(q=payload) as context, pytest.raises(AttackBlocked):
+        uvloop.run(main())
+    assert context.blocked is not None
+    assert context.blocked.sink == f"uvloop.Loop.subprocess_{how}"
+    assert context.blocked.code_file == __file__
+
+
 @pytest.mark.parametrize(
     "run",
     [
