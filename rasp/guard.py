@@ -171,14 +171,13 @@ def check_command(context: RequestContext, command: object, sink: Sink) -> bool:
         if parts:
             # Searched with the arguments joined by NUL, which no argument can hold: the
             # input is found as the program receives it, quotes and all.
-            for user_input in matcher.candidates("\0".join(parts)):
-                finding = shell_detector.detect(command, user_input.value)  # type: ignore[arg-type]
-                if finding is not None:
-                    text = parts[0] if isinstance(command, _TEXT) else shlex.join(parts)
-                    incident = _report(
-                        context, finding, sink, user_input.label, user_input.value, text
-                    )
-                    break
+            found = _first_finding(
+                matcher.candidates("\0".join(parts)),
+                lambda value: shell_detector.detect(command, value),  # type: ignore[arg-type]
+            )
+            if found is not None:
+                text = parts[0] if isinstance(command, _TEXT) else shlex.join(parts)
+                incident = _report(context, found[0], sink, found[1].label, found[1].value, text)
     except Exception:
         _internal_error("check_command")
         if _config.fail_closed:
@@ -200,13 +199,12 @@ def check_path(context: RequestContext, path: object, sink: Sink) -> bool:
             return False  # no input of this request could ever be a traversal: most requests
         text = path if type(path) is str else _path_text(path)
         if text:
-            for user_input in matcher.candidates(text):
-                finding = path_detector.detect(text, user_input.value)
-                if finding is not None:
-                    incident = _report(
-                        context, finding, sink, user_input.label, user_input.value, text
-                    )
-                    break
+            found = _first_finding(
+                matcher.candidates(text), lambda value: path_detector.detect(text, value)
+            )
+            if found is not None:
+                label, value = found[1].label, found[1].value
+                incident = _report(context, found[0], sink, label, value, text)
     except Exception:
         _internal_error("check_path")
         if _config.fail_closed:
@@ -277,6 +275,17 @@ def _allowlist() -> outbound.Allowlist:
     if _allowlist_memo.source != _config.ssrf_allow:
         _allowlist_memo = outbound.Allowlist(_config.ssrf_allow)
     return _allowlist_memo
+
+
+def _first_finding(
+    candidates: list[UserInput], judge: Callable[[str], Finding | None]
+) -> tuple[Finding, UserInput] | None:
+    """The first candidate input the detector judges an attack, with its finding."""
+    for user_input in candidates:
+        finding = judge(user_input.value)
+        if finding is not None:
+            return finding, user_input
+    return None
 
 
 def _raise_if_blocked(context: RequestContext, incident: Incident | None) -> None:

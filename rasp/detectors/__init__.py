@@ -32,3 +32,17 @@ class Finding:
     needle: str
     """The text found in the payload: the input itself, or the form the app turned it into
     (quotes doubled, percent-decoded once more)."""
+
+
+def as_text(value: object) -> str | None:
+    """What a detector reads: a ``str`` as is (a subclass as plain ``str``: it could override
+    the methods used), bytes decoded as the OS decodes file names (UTF-8, surrogateescape),
+    anything else ``None``."""
+    if isinstance(value, str):
+        return value if type(value) is str else str.__str__(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(value).decode("utf-8", "surrogateescape")
+        except ValueError:
+            return None  # a released memoryview
+    return None

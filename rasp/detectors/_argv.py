@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from rasp.detectors import as_text
+
 SHELLS = frozenset(
     "sh bash dash zsh ksh ksh93 mksh pdksh ash hush yash posh rbash fish csh tcsh".split()
 )
@@ -30,15 +32,6 @@ _WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
 _MAX_WRAPPERS = 8
 _VALUE_FLAGS = frozenset("oO")  # sh -o pipefail, bash -O extglob
 _LONG_WITH_VALUE = frozenset(("--rcfile", "--init-file", "--init-command"))
-
-
-def as_text(value: object) -> str | None:
-    """A ``str`` as is, bytes decoded (UTF-8, surrogateescape), anything else ``None``."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).decode("utf-8", "surrogateescape")
-    return None
 
 
 def split(command: object) -> tuple[str | None, list[str | None]]:

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from urllib.parse import unquote, unquote_plus, urlsplit
 from urllib.request import url2pathname
 
-from rasp.detectors import AttackKind, Finding
+from rasp.detectors import AttackKind, Finding, as_text
 
 __all__ = ["MIN_INPUT_LENGTH", "candidate_needles", "detect", "needles"]
 
@@ -62,7 +62,7 @@ def detect(
     Never raises: arguments it cannot judge (a file descriptor, ``None``) give ``None``.
     """
     text = _path_text(path)
-    value = _as_text(user_input)
+    value = as_text(user_input)
     if text is None or value is None or len(value) < MIN_INPUT_LENGTH:
         return None
     for needle in candidate_needles(value):
@@ -158,25 +158,13 @@ def _file_url_path(form: str) -> str | None:
         return None  # a malformed URL opens nothing
 
 
-def _as_text(value: object) -> str | None:
-    if isinstance(value, str):
-        # An exact str: a subclass could override the methods used here.
-        return value if type(value) is str else str.__str__(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        try:
-            return bytes(value).decode("utf-8", "surrogateescape")
-        except ValueError:
-            return None  # a released memoryview
-    return None
-
-
 def _path_text(path: object) -> str | None:
     if isinstance(path, os.PathLike):
         try:
             path = os.fspath(path)
         except Exception:  # the object's own __fspath__; open() would fail on it too
             return None
-    return _as_text(path)
+    return as_text(path)
 
 
 def _scan(path: str, needle: str) -> Finding | None:

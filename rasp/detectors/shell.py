@@ -42,9 +42,9 @@ from collections.abc import Iterator, Sequence
 from typing import TypeAlias
 from urllib.parse import unquote, unquote_plus
 
-from rasp.detectors import AttackKind, Finding
+from rasp.detectors import AttackKind, Finding, as_text
 from rasp.detectors._argv import SHELLS as SHELLS
-from rasp.detectors._argv import as_text, programs, split
+from rasp.detectors._argv import programs, split
 from rasp.detectors._argv import shell_strings as _shell_strings
 from rasp.lexers.shell import WORD_ENDS, WORD_STARTS, Token, TokenKind, scan
 

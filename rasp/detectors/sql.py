@@ -16,7 +16,7 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from urllib.parse import unquote, unquote_plus
 
-from rasp.detectors import AttackKind, Finding
+from rasp.detectors import AttackKind, Finding, as_text
 from rasp.lexers.sql import Dialect, TokenKind, tokenize
 from rasp.lexers.sql_regions import Regions, scan
 
@@ -80,8 +80,8 @@ def detect(
     ``dialect`` is one of ``generic``, ``sqlite``, ``postgresql``, ``mysql`` (aliases:
     ``postgres``, ``mariadb``). Never raises on any ``str`` or ``bytes`` arguments.
     """
-    query_text = _as_text(query)
-    needle_source = _as_text(user_input)
+    query_text = as_text(query)
+    needle_source = as_text(user_input)
     if query_text is None or needle_source is None:
         return None
     if type(dialect) is not Dialect:
@@ -142,14 +142,6 @@ def redact(query: str, dialect: Dialect | str = Dialect.GENERIC) -> str:
         else:
             parts.append(query[token.start : token.end])
     return "".join(parts)
-
-
-def _as_text(value: object) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).decode("utf-8", "surrogateescape")
-    return None
 
 
 def needles(user_input: str) -> list[str]:

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from typing import TypeAlias
 
-from rasp.detectors import AttackKind, Finding
+from rasp.detectors import AttackKind, Finding, as_text
 
 __all__ = [
     "LOOPBACK_NAMES", "METADATA_ADDRESSES", "METADATA_HOSTS", "REASONS", "classify",
@@ -128,7 +128,7 @@ def detect(
     judged on ``resolved_ips`` when given (any internal one is enough), else on the host
     itself. The finding's span is the host's place in ``url``. Never raises.
     """
-    text, value = _as_text(url), _as_text(user_input)
+    text, value = as_text(url), as_text(user_input)
     if not text or not value:
         return None
     located = _locate(text)
@@ -157,7 +157,7 @@ def contributes(host: str, user_input: str) -> bool:
     no minimum length: ``0`` is a real spelling of 0.0.0.0, and numbers are no service's
     name, so an IP literal needs no context.
     """
-    name, text = _normalize(_as_text(host)), _as_text(user_input)
+    name, text = _normalize(as_text(host)), as_text(user_input)
     if not name or not text:
         return False
     address = parse_ip_literal(name)
@@ -181,7 +181,7 @@ def contributes(host: str, user_input: str) -> bool:
 def parse_host(url: str) -> str | None:
     """The host a client would connect to, lowercased, as ``urlsplit(url).hostname`` finds
     it; a string without ``//`` is read as a bare ``[user@]host[:port]``."""
-    text = _as_text(url)
+    text = as_text(url)
     located = _locate(text) if text else None
     return located[0] if located else None
 
@@ -207,7 +207,7 @@ def classify(address: AddressLike) -> str | None:
 def classify_host(host: str) -> str | None:
     """The internal category of a host judged without DNS: an IP literal in any spelling,
     ``localhost`` and the names under it, or a cloud metadata name."""
-    name = _normalize(_as_text(host))
+    name = _normalize(as_text(host))
     if not name:
         return None
     spellings = [name]
@@ -232,7 +232,7 @@ def parse_ip_literal(host: object) -> Address | None:
     without brackets and zone; ``None`` for anything else."""
     if isinstance(host, (IPv4Address, IPv6Address)):
         return host
-    text = _normalize(_as_text(host))
+    text = _normalize(as_text(host))
     if not text:
         return None
     if ":" in text:
@@ -256,14 +256,6 @@ def is_metadata(host: str, resolved_ips: Iterable[AddressLike] | None = None) ->
     if addresses:
         return any(classify(a) == "metadata" for a in addresses)
     return classify_host(host) == "metadata"
-
-
-def _as_text(value: object) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value).decode("utf-8", "surrogateescape")
-    return None
 
 
 def _normalize(host: str | None) -> str:

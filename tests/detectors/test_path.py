@@ -17,6 +17,7 @@ from urllib.parse import unquote, unquote_plus, urlsplit
 from urllib.request import url2pathname
 
 import pytest
+from adversarial import fill
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -375,23 +376,19 @@ SLOWDOWN_BOUND = 25
 LARGE = 1024 * 1024
 
 
-def _fill(unit: str, size: int) -> str:
-    return (unit * (size // len(unit) + 1))[:size]
-
-
 ADVERSARIAL: dict[str, tuple[Callable[[int], str], str | None]] = {
     # Many occurrences, none climbing; None: the input is the whole path.
-    "down-and-up": (lambda n: _fill("a/../", n), "a/.."),
-    "dots-in-names": (lambda n: _fill("..a/", n), ".."),
-    "dot-after-dots": (lambda n: _fill("a/...", n), ".."),
-    "no-separators": (lambda n: _fill("x..", n), "x.."),
-    "dot-runs": (lambda n: _fill(".", n), "..."),
-    "backslashes": (lambda n: _fill("a\\..\\", n), "a\\.."),
-    "separators": (lambda n: _fill("/", n), "//"),
+    "down-and-up": (lambda n: fill("a/../", n), "a/.."),
+    "dots-in-names": (lambda n: fill("..a/", n), ".."),
+    "dot-after-dots": (lambda n: fill("a/...", n), ".."),
+    "no-separators": (lambda n: fill("x..", n), "x.."),
+    "dot-runs": (lambda n: fill(".", n), "..."),
+    "backslashes": (lambda n: fill("a\\..\\", n), "a\\.."),
+    "separators": (lambda n: fill("/", n), "//"),
     # The only climbing occurrence is the last one.
-    "climb-at-the-end": (lambda n: _fill("a..b/", n - 3) + "../", ".."),
+    "climb-at-the-end": (lambda n: fill("a..b/", n - 3) + "../", ".."),
     # One huge occurrence, walked segment by segment.
-    "whole-path": (lambda n: _fill("a/../", n), None),
+    "whole-path": (lambda n: fill("a/../", n), None),
     "whole-path-climbing": (lambda n: "a/../" * (n // 5) + "..", None),
 }
 BENIGN_UNIT = "my..file/"
@@ -412,7 +409,7 @@ def test_adversarial_path_is_linear(pattern: str) -> None:
     make, value = ADVERSARIAL[pattern]
     path = make(LARGE)
     value = path if value is None else value
-    benign = _fill(BENIGN_UNIT, LARGE)
+    benign = fill(BENIGN_UNIT, LARGE)
     # On a retry benign and adversarial runs alternate, each side keeping its best of up to
     # five, so a burst of load on a shared machine cannot land on one side only.
     best = float("inf")

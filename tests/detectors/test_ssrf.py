@@ -15,6 +15,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from adversarial import fill
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -601,10 +602,6 @@ def test_contributes_needs_the_whole_host(host: str, word: str) -> None:
 SMALL, LARGE, MEBIBYTE = 32 * 1024, 512 * 1024, 1024 * 1024
 
 
-def _fill(unit: str, size: int) -> str:
-    return (unit * (size // len(unit) + 1))[:size]
-
-
 def _best(run: Callable[[], object], tries: int) -> float:
     best = float("inf")
     gc.disable()  # no collection pause inside a timed run
@@ -620,19 +617,19 @@ def _best(run: Callable[[], object], tries: int) -> float:
 
 ADVERSARIAL_INPUTS = {
     # Every occurrence of the host fails its boundary check.
-    "glued-occurrences": ("127.0.0.1", lambda n: _fill("a127.0.0.1", n)),
-    "periodic-host": ("a.a.a.a", lambda n: _fill("a.", n)),
-    "odd-periodic-host": ("!a!", lambda n: _fill("!a", n)),
-    "one-label-without-context": ("db", lambda n: _fill("adb/", n)),
-    "decoded-and-folded": ("127.0.0.1", lambda n: _fill("a127.0.0.1%41é", n)),
+    "glued-occurrences": ("127.0.0.1", lambda n: fill("a127.0.0.1", n)),
+    "periodic-host": ("a.a.a.a", lambda n: fill("a.", n)),
+    "odd-periodic-host": ("!a!", lambda n: fill("!a", n)),
+    "one-label-without-context": ("db", lambda n: fill("adb/", n)),
+    "decoded-and-folded": ("127.0.0.1", lambda n: fill("a127.0.0.1%41é", n)),
 }
 ADVERSARIAL_URLS = {
     "long-host": lambda n: "http://" + "a" * n + "/",
     "brackets": lambda n: "http://" + "[" * n,
     "zeros": lambda n: "0" * n,
-    "escapes": lambda n: "http://127.0.0.1/" + _fill("%41a%", n),
-    "tabs": lambda n: _fill("a\t", n),
-    "backslashes": lambda n: "http://" + _fill("1\\", n),
+    "escapes": lambda n: "http://127.0.0.1/" + fill("%41a%", n),
+    "tabs": lambda n: fill("a\t", n),
+    "backslashes": lambda n: "http://" + fill("1\\", n),
     "non-ascii": lambda n: "http://" + "é" * n,
 }
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import gc
-import random
 import re
 import time
 from collections.abc import Callable
 
 import pytest
+from adversarial import fill, runs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -123,38 +123,26 @@ LARGE = 1024 * 1024
 BENIGN_UNIT = "cat 'a b' \"$x\" | grep -e y > out.txt; ls -l /tmp/$(date) && echo ok\n"
 
 
-def _fill(unit: str, size: int) -> str:
-    return (unit * (size // len(unit) + 1))[:size]
-
-
 def _runs(size: int, seed: int) -> str:
-    """Runs of random fragments, each repeated a random number of times."""
-    rng = random.Random(seed)
-    parts: list[str] = []
-    length = 0
-    while length < size:
-        fragment = rng.choice(FRAGMENTS) * rng.randint(1, 400)
-        parts.append(fragment)
-        length += len(fragment)
-    return "".join(parts)[:size]
+    return runs(FRAGMENTS, size, seed)
 
 
 ADVERSARIAL: dict[str, Callable[[int], str]] = {
-    "single-quotes": lambda n: _fill("'", n),
-    "double-quotes": lambda n: _fill('"', n),
-    "backticks": lambda n: _fill("`", n),
-    "backslashes": lambda n: _fill("\\", n),
-    "substitution-openers": lambda n: _fill("$(", n),
-    "arithmetic-openers": lambda n: _fill("$((", n),
-    "nested-in-quotes": lambda n: _fill('"$(', n),
-    "closers": lambda n: _fill(")", n),
-    "brace-openers": lambda n: _fill("${", n),
-    "ansi-escapes": lambda n: "$'" + _fill("\\'", n - 2),
-    "hashes-in-words": lambda n: _fill("'a'#", n),
-    "comments": lambda n: _fill(";#x\n", n),
-    "digits-then-word": lambda n: _fill("1", n - 2) + "x;",
-    "redirections": lambda n: _fill("2>&1", n),
-    "braces": lambda n: "x" + _fill("{,", n - 1),
+    "single-quotes": lambda n: fill("'", n),
+    "double-quotes": lambda n: fill('"', n),
+    "backticks": lambda n: fill("`", n),
+    "backslashes": lambda n: fill("\\", n),
+    "substitution-openers": lambda n: fill("$(", n),
+    "arithmetic-openers": lambda n: fill("$((", n),
+    "nested-in-quotes": lambda n: fill('"$(', n),
+    "closers": lambda n: fill(")", n),
+    "brace-openers": lambda n: fill("${", n),
+    "ansi-escapes": lambda n: "$'" + fill("\\'", n - 2),
+    "hashes-in-words": lambda n: fill("'a'#", n),
+    "comments": lambda n: fill(";#x\n", n),
+    "digits-then-word": lambda n: fill("1", n - 2) + "x;",
+    "redirections": lambda n: fill("2>&1", n),
+    "braces": lambda n: "x" + fill("{,", n - 1),
     "mixed-runs": lambda n: _runs(n, 7),
 }
 
@@ -171,7 +159,7 @@ def _detect_time(text: str, best_so_far: float) -> float:
 
 
 def _assert_linear(text: str) -> None:
-    benign = _fill(BENIGN_UNIT, len(text))
+    benign = fill(BENIGN_UNIT, len(text))
     best, best_benign = float("inf"), float("inf")
     for _ in range(5):
         best_benign = _detect_time(benign, best_benign)
@@ -196,8 +184,8 @@ def test_one_megabyte_of_adversarial_runs_is_linear() -> None:
 )
 def test_many_harmless_occurrences_stay_linear(unit: str, value: str) -> None:
     # Every occurrence is judged (none is an attack): the cost per occurrence is constant.
-    text = _fill(unit, SMALL - SMALL % len(unit))
-    benign = _fill(BENIGN_UNIT, len(text))
+    text = fill(unit, SMALL - SMALL % len(unit))
+    benign = fill(BENIGN_UNIT, len(text))
     best, best_benign = float("inf"), float("inf")
     for _ in range(3):
         gc.collect()
@@ -212,9 +200,9 @@ def test_many_harmless_occurrences_stay_linear(unit: str, value: str) -> None:
 
 def test_many_overlapping_occurrences_stay_linear() -> None:
     # A periodic input in a periodic command: every position is an occurrence.
-    text = _fill("a;", SMALL)
-    value = _fill("a;", 4096)
-    benign = _fill(BENIGN_UNIT, SMALL)
+    text = fill("a;", SMALL)
+    value = fill("a;", 4096)
+    benign = fill(BENIGN_UNIT, SMALL)
     began = time.perf_counter()
     assert detect("'" + text + "'", value) is None  # all inside one quoted string
     took = time.perf_counter() - began

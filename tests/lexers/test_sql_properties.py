@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import gc
-import random
 import re
 import time
 
 import pytest
+from adversarial import fill, runs
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -136,45 +136,34 @@ LARGE = 1024 * 1024
 BENIGN_UNIT = "INSERT INTO t VALUES ('a', 'b', 1), ('c', 'd', 2), ('e', 'f', 3);\n"
 
 
-def _fill(unit: str, size: int) -> str:
-    return (unit * (size // len(unit) + 1))[:size]
-
-
 def _runs(size: int, seed: int) -> str:
-    """Runs of random fragments, each repeated a random number of times; ends in ";"."""
-    rng = random.Random(seed)
-    parts: list[str] = []
-    length = 0
-    while length < size:
-        fragment = rng.choice(FRAGMENTS) * rng.randint(1, 400)
-        parts.append(fragment)
-        length += len(fragment)
-    return "".join(parts)[: size - 1] + ";"
+    """Runs of random fragments; ends in ";"."""
+    return runs(FRAGMENTS, size - 1, seed) + ";"
 
 
 ADVERSARIAL = {
-    "block-openers": lambda n: _fill("/*", n),
-    "block-closers": lambda n: _fill("*/", n),
-    "slash-star-slash": lambda n: _fill("/*/", n),
-    "nested-unbalanced": lambda n: _fill("/* /* */", n),
+    "block-openers": lambda n: fill("/*", n),
+    "block-closers": lambda n: fill("*/", n),
+    "slash-star-slash": lambda n: fill("/*/", n),
+    "nested-unbalanced": lambda n: fill("/* /* */", n),
     "star-run": lambda n: "/*" + "*" * (n - 2),
-    "quotes": lambda n: _fill("'", n),
-    "double-quotes": lambda n: _fill('"', n),
-    "backticks": lambda n: _fill("`", n),
-    "backslashes": lambda n: _fill("\\", n),
-    "backslash-quotes": lambda n: "'" + _fill("\\'", n - 1),
-    "e-string-escapes": lambda n: "E'" + _fill("\\", n - 2),
-    "unclosed-strings": lambda n: _fill("'x", n),
-    "dollar-dollar": lambda n: _fill("$$", n),
-    "dollar-tags": lambda n: _fill("$a$", n),
-    "unclosed-dollar-tag": lambda n: "$z$" + _fill("$a$ ", n - 3),
-    "dollar-tag-near-miss": lambda n: "$abcdefgh$" + _fill("$abcdefgX", n - 10),
+    "quotes": lambda n: fill("'", n),
+    "double-quotes": lambda n: fill('"', n),
+    "backticks": lambda n: fill("`", n),
+    "backslashes": lambda n: fill("\\", n),
+    "backslash-quotes": lambda n: "'" + fill("\\'", n - 1),
+    "e-string-escapes": lambda n: "E'" + fill("\\", n - 2),
+    "unclosed-strings": lambda n: fill("'x", n),
+    "dollar-dollar": lambda n: fill("$$", n),
+    "dollar-tags": lambda n: fill("$a$", n),
+    "unclosed-dollar-tag": lambda n: "$z$" + fill("$a$ ", n - 3),
+    "dollar-tag-near-miss": lambda n: "$abcdefgh$" + fill("$abcdefgX", n - 10),
     "dollar-then-word": lambda n: "$" + "a" * (n - 2) + ";",
-    "dollar-dollar-a": lambda n: _fill("$$a", n),
-    "dashes": lambda n: _fill("--", n),
-    "dash-comments": lambda n: _fill("-- \n", n),
-    "hash-comments": lambda n: _fill("#'\n", n),
-    "brackets": lambda n: _fill("[[", n),
+    "dollar-dollar-a": lambda n: fill("$$a", n),
+    "dashes": lambda n: fill("--", n),
+    "dash-comments": lambda n: fill("-- \n", n),
+    "hash-comments": lambda n: fill("#'\n", n),
+    "brackets": lambda n: fill("[[", n),
     "mixed-runs": lambda n: _runs(n, 7),
 }
 
@@ -191,7 +180,7 @@ def _detect_time(text: str, dialect: str, best_so_far: float = float("inf")) -> 
 
 def _assert_linear(text: str, dialect: str) -> None:
     assert len(text) > 0
-    benign = _fill(BENIGN_UNIT, len(text) - 1) + ";"
+    benign = fill(BENIGN_UNIT, len(text) - 1) + ";"
     # Benign and adversarial runs alternate, and each side keeps its best of up to five, so
     # a burst of load on this shared machine cannot land on one side only.
     best, best_benign = float("inf"), float("inf")
