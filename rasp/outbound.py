@@ -60,7 +60,12 @@ class HostIndex:
         lowered = [user_input.value.lower() for user_input in self.inputs]
         decoded = [unquote(value) for value in lowered if "%" in value]
         # As a client's IDNA step may turn them into the host it resolves (127。0。0。1).
-        folded = [ssrf_detector.fold(value) for value in lowered if not value.isascii()]
+        folded = [ssrf_detector.fold(value) for value in lowered + decoded if not value.isascii()]
+        for value in lowered:
+            if len(value) > ssrf_detector.MAX_REMAP and not value.isascii():
+                host = ssrf_detector.parse_host(value.strip())  # folded alone, see fold()
+                if host and not host.isascii():
+                    folded.append(ssrf_detector.fold(host))
         self.text = "\n".join(lowered + decoded + folded)
         self.values = frozenset(lowered + decoded + folded)
         self._addresses: list[UserInput] | None = None

@@ -25,12 +25,12 @@ import socket
 import unicodedata
 from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from rasp.detectors import AttackKind, Finding, as_text
 
 __all__ = [
-    "LOOPBACK_NAMES", "METADATA_ADDRESSES", "METADATA_HOSTS", "REASONS", "classify",
+    "LOOPBACK_NAMES", "MAX_REMAP", "METADATA_ADDRESSES", "METADATA_HOSTS", "REASONS", "classify",
     "classify_host", "contributes", "detect", "fold", "is_metadata", "parse_host",
     "parse_ip_literal",
 ]  # fmt: skip
@@ -315,9 +315,15 @@ def _forms(text: str) -> list[str]:
         if decoded != lowered:
             forms.append(decoded)
     if not lowered.isascii():
-        folded = fold(lowered)
-        if folded != lowered:
-            forms.append(folded)
+        for form in list(forms):
+            folded = fold(form)
+            if folded not in forms:
+                forms.append(folded)
+        if len(lowered) > MAX_REMAP:
+            # Too long to remap whole: the host it names, remapped alone, as a whole input.
+            host = parse_host(lowered.strip())
+            if host and not host.isascii():
+                forms.append(fold(host))
     return forms
 
 
@@ -325,8 +331,33 @@ def fold(text: str) -> str:
     """``text`` as IDNA (UTS 46) maps a host name before it is resolved: compatibility
     forms folded (fullwidth letters and digits, circled ``①``), the ideographic and
     fullwidth full stops made dots, lowercased. httpx, aiohttp and ``str.encode("idna")``
-    turn ``127。0。0。1`` into ``127.0.0.1`` this way."""
-    return unicodedata.normalize("NFKC", text).translate(_DOTS).lower()
+    turn ``127。0。0。1`` into ``127.0.0.1`` this way. NFKC does most of it at C speed; the
+    ``idna`` package's table (what yarl and httpx use, and newer than this Python's
+    Unicode data) maps what is left of a text up to ``MAX_REMAP`` characters."""
+    folded = unicodedata.normalize("NFKC", text).translate(_DOTS).lower()
+    if folded.isascii() or len(folded) > MAX_REMAP:
+        return folded
+    remap = _uts46_remap()
+    if remap is None:
+        return folded
+    try:
+        return str(remap(folded, std3_rules=False, transitional=False)).translate(_DOTS).lower()
+    except Exception:  # a code point IDNA disallows: the clients refuse such a host
+        return folded
+
+
+MAX_REMAP = 1024
+"""Longer texts are folded by NFKC alone (a host is at most 253 characters; a long URL's
+host is folded on its own, see :func:`contributes`)."""
+
+
+@functools.cache
+def _uts46_remap() -> Any:
+    try:
+        from idna import uts46_remap
+    except ImportError:  # requests, httpx and yarl depend on it; without them, NFKC only
+        return None
+    return uts46_remap
 
 
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})

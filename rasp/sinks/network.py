@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import ipaddress
+import socket
 from typing import Any
 from urllib.parse import urljoin
 
@@ -167,7 +168,8 @@ async def _on_aiohttp_redirect(session: Any, trace_context: Any, params: Any) ->
 
 def _aiohttp_pair(params: Any) -> tuple[str, str] | None:
     # TraceRequestRedirectParams(method, url, headers, response): the Location, maybe relative
-    location = params.response.headers.get("Location")
+    headers = params.response.headers
+    location = headers.get("Location") or headers.get("URI")  # aiohttp follows either
     if not location:
         return None
     origin = str(params.url)
@@ -189,13 +191,23 @@ def _uvloop_wrapper(original: Any) -> Any:
 async def _uvloop_connection(
     wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
-    # create_connection(protocol_factory, host, port, ...): clients that resolved the name
-    # already (anyio, aiohttp) pass an address, which uvloop takes in C; judged here.
+    # create_connection(protocol_factory, host, port, ...): uvloop resolves in C. Clients
+    # that resolved the name already (anyio, aiohttp) pass an address, judged as it is; a
+    # name (asyncio.open_connection("localhost", ...)) is resolved first through the
+    # loop's guarded getaddrinfo, which judges the answer. The C resolver asks the system
+    # again: an answer that changed in between (rebinding) is not seen.
     context = current()
     if context is not None:
         host = args[1] if len(args) > 1 else kwargs.get("host")
-        if isinstance(host, str) and contained("literal", _is_address, host):
-            check_address(context, host, [host], _LOOP)
+        if isinstance(host, str) and host:
+            if contained("literal", _is_address, host):
+                check_address(context, host, [host], _LOOP)
+            else:
+                port = args[2] if len(args) > 2 else kwargs.get("port")
+                try:
+                    await instance.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                except OSError:
+                    pass  # the connection attempt raises the app's own error
     return await wrapped(*args, **kwargs)
 
 

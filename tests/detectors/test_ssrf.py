@@ -159,6 +159,11 @@ ATTACKS = [
     case("fullwidth-name", ROOT, "\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54", None,
          "loopback"),
     case("folded-metadata", ROOT, "169\u3002254\u3002169\u3002254", None, "metadata"),
+    case("folded-after-decoding", "http://{decoded}/", "127%E3%80%820%E3%80%820%E3%80%821", None,
+         "loopback"),
+    case("unicode-16-digits", ROOT, "\U0001ccf1\U0001ccf2\U0001ccf7.0.0.1", None, "loopback"),
+    case("folded-host-of-a-long-url", "{}", "http://\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f"
+         "\uff53\uff54/" + "\u00e9" * 2000, ["127.0.0.1"], "loopback"),
     # One-label names, when the input gives them URL context.
     case("one-label-url", "{}", "http://db/", ["172.18.0.3"], "private"),
     case("one-label-port", ROOT, "redis:6379", ["172.18.0.4"], "private"),

@@ -56,6 +56,23 @@ def test_outside_a_request_the_pool_runs_as_before(protected: rasp.Config, tmp_p
         assert pool.submit(marker.get).result(timeout=30) == "pool"
 
 
+def test_only_the_request_is_carried(protected: rasp.Config, tmp_path: Path) -> None:
+    # The pool thread keeps what its initializer set; the submitter's own variables (a
+    # per-request connection, say) stay in the submitter's context.
+    pooled: contextvars.ContextVar[str] = contextvars.ContextVar("pooled", default="<missing>")
+    mine: contextvars.ContextVar[str] = contextvars.ContextVar("mine", default="<not here>")
+    with ThreadPoolExecutor(max_workers=1, initializer=pooled.set, initargs=("set",)) as pool:
+        token = mine.set("submitter's")
+        try:
+            with serving(name="report.txt") as context:
+                assert pool.submit(pooled.get).result(timeout=30) == "set"
+                assert pool.submit(mine.get).result(timeout=30) == "<not here>"
+                assert pool.submit(current).result(timeout=30) is context
+            assert pool.submit(current).result(timeout=30) is None  # reset after each task
+        finally:
+            mine.reset(token)
+
+
 def test_honest_work_in_the_pool_runs(protected: rasp.Config, tmp_path: Path) -> None:
     (tmp_path / "report-2024.txt").write_text("ok")
     with ThreadPoolExecutor(max_workers=2) as pool, serving(name="report-2024.txt"):

@@ -22,6 +22,8 @@ from serving import serving
 
 import rasp
 from rasp import AttackBlocked
+from rasp.context import _CURRENT
+from rasp.sources import wsgi_context
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -30,9 +32,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     """Where ``/bounce`` redirects: set by the server's owner, not by the request."""
 
     def do_GET(self) -> None:
-        if self.path == "/bounce":
+        if self.path in ("/bounce", "/bounce-uri"):
             self.send_response(302)
-            self.send_header("Location", self.bounce_to[0])
+            # The old URI header, which aiohttp follows when there is no Location.
+            self.send_header("Location" if self.path == "/bounce" else "URI", self.bounce_to[0])
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
@@ -169,6 +172,7 @@ CLIENTS: dict[str, Callable[[str], Any]] = {
     "httpx-async": _httpx_async,
     "aiohttp": _aiohttp,
     "asyncio.open_connection": _asyncio_stream,
+    "asyncio.open_connection-uvloop": _on_uvloop(_asyncio_stream),
     "httpx-uvloop": _on_uvloop(_httpx_async),
     "aiohttp-uvloop": _on_uvloop(_aiohttp),
 }
@@ -181,7 +185,7 @@ def test_forged_request_is_blocked_before_it_connects(
     agent: rasp.Config, canary: tuple[str, list[str]], client: str, spelling: str
 ) -> None:
     base, hits = canary
-    if client in ("http.client", "asyncio.open_connection") and spelling.startswith("["):
+    if client.startswith(("http.client", "asyncio.open_connection")) and spelling.startswith("["):
         pytest.skip("these take a host, not a URL")
     if client.startswith("aiohttp") and spelling == "2130706433":
         pytest.skip("aiohttp refuses the spelling itself (not a canonical IPv4 address)")
@@ -203,20 +207,70 @@ def test_forged_request_is_blocked_before_it_connects(
     assert len(hits) == before
 
 
-@pytest.mark.parametrize("client", ["httpx", "aiohttp"])
-@pytest.mark.parametrize("spelling", ["127\u30020\u30020\u30021", "127\uff0e0\uff0e0\uff0e1"])
+@pytest.mark.parametrize(
+    ("client", "spelling"),
+    [
+        ("httpx", "127\u30020\u30020\u30021"),
+        ("httpx", "127\uff0e0\uff0e0\uff0e1"),
+        ("aiohttp", "127\u30020\u30020\u30021"),
+        (
+            "aiohttp",
+            "\uff4c\uff4f\uff43\uff41\uff4c\uff48\uff4f\uff53\uff54",
+        ),  # fullwidth localhost
+        ("aiohttp", "\U0001ccf1\U0001ccf2\U0001ccf7.0.0.1"),  # Unicode 16 outlined digits
+    ],
+)
 def test_a_host_the_client_folds_to_an_internal_address_is_blocked(
     agent: rasp.Config, canary: tuple[str, list[str]], client: str, spelling: str
 ) -> None:
-    # These clients map the host through IDNA first: getaddrinfo sees 127.0.0.1.
+    # These clients map the host through IDNA first: getaddrinfo sees 127.0.0.1/localhost.
     base, hits = canary
     url = f"http://{spelling}:{base.rsplit(':', 1)[1]}/secret"
     before = len(hits)
     with serving(url=url) as context, pytest.raises(_BLOCKED):
         CLIENTS[client](url)
     assert context.blocked is not None
-    assert context.blocked.statement.startswith("127.0.0.1 -> ")
+    assert context.blocked.statement.split(" -> ")[0] in ("127.0.0.1", "localhost")
     assert len(hits) == before
+
+
+@pytest.mark.parametrize("client", ["aiohttp", "aiohttp-uvloop"])
+def test_redirect_by_the_uri_header_is_blocked(
+    agent: rasp.Config, canary: tuple[str, list[str]], partner: tuple[str, list[str]], client: str
+) -> None:
+    url = f"{partner[0]}/bounce-uri"
+    before = len(canary[1])
+    with serving(url=url) as context, pytest.raises(_BLOCKED):
+        CLIENTS[client](url)
+    assert context.blocked is not None
+    assert context.blocked.input_source == "redirect.location"
+    assert len(canary[1]) == before
+
+
+def test_a_client_address_header_is_not_a_host_the_user_chose(
+    agent: rasp.Config, canary: tuple[str, list[str]]
+) -> None:
+    # A proxy put the client's (internal) address there; the app calls its own service,
+    # which happens to be that address.
+    base, hits = canary
+    before = len(hits)
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", "QUERY_STRING": "",
+               "HTTP_X_CLIENT_IP": "127.0.0.1", "HTTP_CF_CONNECTING_IP": "127.0.0.1",
+               "HTTP_TRUE_CLIENT_IP": "127.0.0.1"}  # fmt: skip
+    token = _CURRENT.set(wsgi_context(environ, None))
+    try:
+        assert urllib.request.urlopen(f"{base}/health", timeout=5).read() == b"ok"
+    finally:
+        _CURRENT.reset(token)
+    assert len(hits) == before + 1
+    # The same address from any other header is the user's choice.
+    environ["HTTP_X_TARGET"] = "127.0.0.1"
+    token = _CURRENT.set(wsgi_context(environ, None))
+    try:
+        with pytest.raises(AttackBlocked):
+            urllib.request.urlopen(f"{base}/health", timeout=5)
+    finally:
+        _CURRENT.reset(token)
 
 
 @pytest.mark.parametrize("client", FOLLOWING)

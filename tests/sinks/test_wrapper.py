@@ -45,3 +45,19 @@ def test_a_process_pool_runs_patched_functions(protected: rasp.Config, tmp_path:
         assert pool.submit(os.path.exists, str(doomed)).result(timeout=60) is False
         done = pool.submit(subprocess.run, ["true"], check=True).result(timeout=60)
     assert done.returncode == 0
+
+
+def test_the_pickle_needs_nothing_of_the_agent(protected: rasp.Config) -> None:
+    data = pickle.dumps(shutil.rmtree)
+    assert b"rasp" not in data
+    assert pickle.loads(data) is shutil.rmtree
+
+
+def test_a_function_not_where_its_name_points_refuses_to_pickle(
+    protected: rasp.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Something else replaced shutil.rmtree before the agent wrapped it: pickling fails
+    # now, as pickle fails on such a function, not later in a worker process.
+    monkeypatch.setattr(rasp.sinks._wrapper, "_lookup", lambda module, qualname: None)
+    with pytest.raises(pickle.PicklingError, match="rmtree"):
+        pickle.dumps(shutil.rmtree)
