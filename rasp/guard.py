@@ -29,6 +29,7 @@ from rasp.detectors import sql as sql_detector
 from rasp.detectors import ssrf as ssrf_detector
 from rasp.lexers.sql import Dialect
 from rasp.report import emit, metrics
+from rasp.sources import route_template
 
 __all__ = [
     "AttackBlocked",
@@ -370,7 +371,7 @@ def _report(
         action="blocked" if mode is Mode.BLOCK else "monitored",
         method=context.method,
         path=_truncate(context.path, MAX_INPUT_CHARS),
-        route=context.route,
+        route=context.route or contained("route", route_template, context),
         timestamp=time.time(),
     )
     context.incidents.append(incident)

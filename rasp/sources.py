@@ -20,7 +20,7 @@ from urllib.parse import unquote, unquote_to_bytes
 from rasp.context import BodyCapture, RequestContext, UserInput
 from rasp.report import metrics
 
-__all__ = ["asgi_context", "collect_inputs", "wsgi_context"]
+__all__ = ["asgi_context", "collect_inputs", "route_template", "wsgi_context"]
 
 _log = logging.getLogger(__name__)
 
@@ -39,6 +39,23 @@ def wsgi_context(environ: Mapping[str, Any], body: BodyCapture | None) -> Reques
 def asgi_context(scope: Mapping[str, Any], body: BodyCapture | None) -> RequestContext:
     method, path = scope.get("method", "GET"), scope.get("path", "")
     return RequestContext(method, path, _collect_asgi, body, scope)
+
+
+def route_template(context: RequestContext) -> str | None:
+    """The template of the route that serves the request (``/items/<id>``,
+    ``/items/{id}``), as the framework matched it, or None before matching or outside a
+    framework that records it: Flask keeps its request, with the rule, in the environ;
+    Starlette's and FastAPI's router put the route in the scope (inside a ``Mount``, the
+    route within it)."""
+    raw = context.raw
+    if not isinstance(raw, Mapping):
+        return None
+    request = raw.get("werkzeug.request")
+    if request is not None:
+        rule = getattr(getattr(request, "url_rule", None), "rule", None)
+        return rule if isinstance(rule, str) else None
+    path = getattr(raw.get("route"), "path", None)
+    return path if isinstance(path, str) else None
 
 
 def _wsgi_text(value: str) -> str:

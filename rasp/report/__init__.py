@@ -20,7 +20,7 @@ _alerts = logging.getLogger(ALERT_LOGGER)
 
 def emit(incident: Incident) -> None:
     """Log one JSON line, count it, and add an event to the current OpenTelemetry span."""
-    metrics.attack(incident.kind.value, incident.sink, incident.action)
+    metrics.attack(incident.kind.value, incident.sink, incident.action, incident.route)
     _alerts.warning(json.dumps(incident.as_dict(), ensure_ascii=False, separators=(",", ":")))
     _span_event(incident)
 

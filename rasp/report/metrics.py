@@ -1,47 +1,167 @@
 """Prometheus metrics of the agent, on prometheus_client's default registry.
 
-Labels hold kinds, sink names, actions and places in the agent: small fixed sets, never
-request data.
+Labels hold kinds, sink names, actions, places in the agent and route templates: small
+fixed sets, never request data (a route is the framework's template, ``/items/{id}``, and
+a request no route matched is ``unknown``).
+
+The metrics are created on first use, not when ``rasp`` is imported: prometheus_client
+chooses between in-process and multiprocess values (``PROMETHEUS_MULTIPROC_DIR``, see
+:mod:`rasp.gunicorn`) when it is first imported, which must come after a gunicorn config
+has set that variable.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+import threading
+from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["attack", "inputs_skipped", "internal_error", "request_blocked"]
+__all__ = [
+    "CHECK_DURATION_BUCKETS",
+    "UNKNOWN_ROUTE",
+    "agent_info",
+    "alert",
+    "alert_suppressed",
+    "attack",
+    "inputs_skipped",
+    "internal_error",
+    "request_blocked",
+    "request_finished",
+]
 
-ATTACKS = Counter(
-    "rasp_attacks",
-    "Injections detected, by attack kind, sink and the action taken.",
-    ["kind", "sink", "action"],
-)
-REQUESTS_BLOCKED = Counter(
-    "rasp_requests_blocked",
-    "Requests answered with 403 because an injection was blocked.",
-)
-INPUTS_SKIPPED = Counter(
-    "rasp_inputs_skipped",
-    "User inputs (or request bodies) not scanned, by reason.",
-    ["reason"],
-)
-INTERNAL_ERRORS = Counter(
-    "rasp_internal_errors",
-    "Errors inside the agent, caught so the application went on, by place.",
-    ["place"],
-)
+UNKNOWN_ROUTE = "unknown"
+# From 1 µs to 50 ms: a check costs microseconds; the top buckets catch the pathological.
+CHECK_DURATION_BUCKETS = (
+    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.05,
+)  # fmt: skip
 
 
-def attack(kind: str, sink: str, action: str) -> None:
-    ATTACKS.labels(kind=kind, sink=sink, action=action).inc()
+class _Metrics:
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self.attacks = Counter(
+            "rasp_attacks",
+            "Injections detected, by attack kind, sink, action taken and route template.",
+            ["kind", "sink", "action", "route"],
+        )
+        self.requests = Counter(
+            "rasp_requests",
+            "Requests the agent's middleware served (the denominator of the blocked ratio).",
+        )
+        self.requests_blocked = Counter(
+            "rasp_requests_blocked",
+            "Requests answered with 403 because an injection was blocked.",
+        )
+        self.sink_checks = Counter(
+            "rasp_sink_checks",
+            "Guarded calls checked while a request was served, by sink.",
+            ["sink"],
+        )
+        self.check_duration = Histogram(
+            "rasp_check_duration_seconds",
+            "Time the agent spent checking the guarded calls of one kind during one request.",
+            ["kind"],
+            buckets=CHECK_DURATION_BUCKETS,
+        )
+        self.inputs_skipped = Counter(
+            "rasp_inputs_skipped",
+            "User inputs (or request bodies) not scanned, by reason.",
+            ["reason"],
+        )
+        self.internal_errors = Counter(
+            "rasp_internal_errors",
+            "Errors inside the agent, caught so the application went on, by place.",
+            ["place"],
+        )
+        self.alerts = Counter(
+            "rasp_alerts",
+            "Alert log records written: the first of each distinct attack in its window "
+            "(event attack) and the summaries of its repeats (event repeated).",
+            ["kind", "event"],
+        )
+        self.alerts_suppressed = Counter(
+            "rasp_alerts_suppressed",
+            "Repeats of an attack already alerted in its window, counted into a summary "
+            "instead of logged.",
+            ["kind"],
+        )
+        # An info metric as a gauge: prometheus_client's Info has no multiprocess mode.
+        self.info = Gauge(
+            "rasp_agent_info",
+            "The agent's version, mode and guarded sink families (value 1).",
+            ["version", "mode", "sinks"],
+            multiprocess_mode="livemax",
+        )
+
+
+_metrics: _Metrics | None = None
+_lock = threading.Lock()
+
+
+def _get() -> _Metrics:
+    global _metrics
+    if _metrics is None:
+        with _lock:
+            if _metrics is None:
+                _metrics = _Metrics()
+    return _metrics
+
+
+def attack(kind: str, sink: str, action: str, route: str | None) -> None:
+    _get().attacks.labels(kind=kind, sink=sink, action=action, route=route or UNKNOWN_ROUTE).inc()
 
 
 def request_blocked() -> None:
-    REQUESTS_BLOCKED.inc()
+    _get().requests_blocked.inc()
+
+
+def request_finished(checks: Mapping[str, int], check_ns: Mapping[str, int]) -> None:
+    """One request served: its checks by sink, and its time in checks by kind."""
+    metrics = _get()
+    metrics.requests.inc()
+    for sink, count in checks.items():
+        metrics.sink_checks.labels(sink=sink).inc(count)
+    for kind, nanoseconds in check_ns.items():
+        metrics.check_duration.labels(kind=kind).observe(nanoseconds / 1e9)
 
 
 def inputs_skipped(reason: str, count: int = 1) -> None:
-    INPUTS_SKIPPED.labels(reason=reason).inc(count)
+    _get().inputs_skipped.labels(reason=reason).inc(count)
 
 
 def internal_error(place: str) -> None:
-    INTERNAL_ERRORS.labels(place=place).inc()
+    _get().internal_errors.labels(place=place).inc()
+
+
+def alert(kind: str, event: str) -> None:
+    _get().alerts.labels(kind=kind, event=event).inc()
+
+
+def alert_suppressed(kind: str) -> None:
+    _get().alerts_suppressed.labels(kind=kind).inc()
+
+
+_info_labels: tuple[str, str, str] | None = None
+
+
+def agent_info(version: str, mode: str, sinks: str) -> None:
+    """Set the info series to 1; an earlier one (another mode) goes to 0 and is removed."""
+    global _info_labels
+    gauge = _get().info
+    labels = (version, mode, sinks)
+    if _info_labels is not None and _info_labels != labels:
+        gauge.labels(*_info_labels).set(0)  # a multiprocess file keeps it: make it 0 there
+        gauge.remove(*_info_labels)
+    gauge.labels(*labels).set(1)
+    _info_labels = labels
+
+
+def registry_names() -> list[str]:
+    """The metric family names, as the exposition shows them (for tests and docs)."""
+    metrics = _get()
+    names: list[str] = []
+    for metric in vars(metrics).values():
+        described: Any = metric.describe()
+        names.extend(family.name for family in described)
+    return names

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 
     from .conftest import Shop
 
-BLOCKED = {"kind": "sql_injection", "sink": "sqlite3", "action": "blocked"}
+# The route label is the framework's template: Flask's rule, Starlette's route path.
+BLOCKED = {"kind": "sql_injection", "sink": "sqlite3", "action": "blocked", "route": "/products"}
 ATTACKS = 4
 
 

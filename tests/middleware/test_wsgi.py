@@ -355,13 +355,15 @@ def test_monitor_mode_does_not_count_a_blocked_request(db_path: str) -> None:
     client = _client(db_path, Config(mode=Mode.MONITOR))
     before = _blocked_total()
     attacks = REGISTRY.get_sample_value(
-        "rasp_attacks_total", {"kind": "sql_injection", "sink": "sqlite3", "action": "monitored"}
+        "rasp_attacks_total",
+        {"kind": "sql_injection", "sink": "sqlite3", "action": "monitored", "route": "/update"},
     )
     client.get("/update", query_string={"name": ATTACK})
     assert _canary(db_path) == [("alice", "changed"), ("bob", "changed")]
     assert _blocked_total() == before
     after = REGISTRY.get_sample_value(
-        "rasp_attacks_total", {"kind": "sql_injection", "sink": "sqlite3", "action": "monitored"}
+        "rasp_attacks_total",
+        {"kind": "sql_injection", "sink": "sqlite3", "action": "monitored", "route": "/update"},
     )
     assert after == (attacks or 0) + 1
 
