@@ -60,7 +60,19 @@ def protect(config: Config | None = None, **settings: Any) -> Config:
         else:
             sinks.install()
         _protected = True
+    guard.contained("report_setup", _report_setup, config)
     return config
+
+
+def _report_setup(config: Config) -> None:
+    from rasp import sinks
+    from rasp.report import alerts, exposition, metrics
+
+    alerts.configure(config.alert_window, config.alert_signatures, config.alert_format)
+    families = ",".join(family.rsplit(".", 1)[1] for family in sinks.FAMILIES)
+    metrics.agent_info(__version__, config.mode.value, families)
+    if config.metrics_port is not None:
+        exposition.serve_port(config.metrics_port, config.metrics_address)
 
 
 def unprotect() -> None:

@@ -67,6 +67,38 @@ class Config:
     """Hosts (``api.internal``, ``.corp.example`` for a whole domain) and networks
     (``10.1.0.0/16``, ``169.254.169.254``) that outbound requests may reach even when the
     host came from user input, and cloud metadata addresses that may be reached at all."""
+    metrics_port: int | None = None
+    """Serve Prometheus metrics on this port from a thread of prometheus_client's own
+    (None: do not). Under gunicorn, :mod:`rasp.gunicorn` serves it from the master."""
+    metrics_address: str = "127.0.0.1"
+    """The address ``metrics_port`` listens on; ``0.0.0.0`` to be scraped from elsewhere."""
+    alert_window: float = 60.0
+    """Seconds during which repeats of one attack (same kind, sink, route, code site and
+    input) are counted, not logged; then one summary. 0 logs every attack."""
+    alert_signatures: int = 10_000
+    """Distinct attacks remembered for that (least recently seen forgotten first)."""
+    alert_format: str = "json"
+    """How the agent writes alerts to stderr (``json`` lines or ``text``) when the app's
+    logging has no handler for the ``rasp.alerts`` logger; when it has one, records go
+    there, formatted by the app (``rasp.report.JsonFormatter`` is provided)."""
+    redact_keys: tuple[str, ...] = (
+        "password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "api-key",
+        "access_key", "private_key", "authorization", "cookie", "session", "csrf",
+        "credential", "ssn", "card",
+    )  # fmt: skip
+    """Inputs whose key (``body.password``, ``header.authorization``, ``cookie.sessionid``)
+    contains one of these (case-insensitive) are shown as ``[redacted]`` in alerts."""
+    redact_values: tuple[str, ...] = (
+        r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*",  # a JSON web token
+        r"(?i)\b(?:bearer|basic)\s+[\w.~+/=-]{8,}",  # an Authorization header's credential
+        r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",  # an AWS access key id
+        r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
+        r"(?i)\b(?:password|passwd|pwd|secret|token|api_?key)=[^&\s;]+",  # key=value pairs
+    )
+    """Regular expressions whose matches are replaced by ``[redacted]`` in the evidence
+    (input, statement, path) of alerts, traces and 403 answers."""
+    otel_metrics: bool = False
+    """Mirror the agent's counters and histograms through the OpenTelemetry metrics API."""
     origins: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
     """Where each setting came from: ``default``, ``argument``, ``env RASP_MODE``, a file."""
 
@@ -207,6 +239,85 @@ def _destinations(raw: object) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
+def _port(raw: object) -> int | None:
+    if raw is None:
+        return None
+    text = str(raw).strip().lower()
+    if text in ("", "off", "none"):
+        return None
+    if isinstance(raw, bool) or not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError("expected a TCP port from 1 to 65535, or 'off'")
+    return int(text)
+
+
+def _address(raw: object) -> str:
+    text = str(raw).strip()
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError(
+            "expected an IP address to listen on, such as 127.0.0.1 or 0.0.0.0"
+        ) from None
+
+
+_DURATION = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", re.IGNORECASE)
+_DURATION_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _seconds(raw: object) -> float:
+    if isinstance(raw, bool):
+        raise ValueError("expected a duration such as 60, 60s, 5m or 0")
+    if isinstance(raw, (int, float)):
+        number = float(raw)
+    else:
+        match = _DURATION.fullmatch(str(raw))
+        if match is None:
+            raise ValueError("expected a duration such as 60, 60s, 5m or 0")
+        unit = match.group(2).lower() if match.group(2) else None
+        number = float(match.group(1)) * _DURATION_UNITS[unit]
+    if not 0 <= number < 1e9:
+        raise ValueError("expected a duration of 0 seconds or more")
+    return number
+
+
+def _choice(*allowed: str) -> Callable[[object], str]:
+    def parse(raw: object) -> str:
+        text = str(raw).strip().lower()
+        if text not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return text
+
+    return parse
+
+
+def _words(raw: object) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        entries = raw.replace(",", " ").split()
+    elif isinstance(raw, (list, tuple, set, frozenset)):
+        entries = [str(entry).strip() for entry in raw if str(entry).strip()]
+    else:
+        raise ValueError("expected words, comma-separated or as a list")
+    return tuple(dict.fromkeys(entry.lower() for entry in entries))
+
+
+def _patterns(raw: object) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        # One per line or separated by ";;" in an environment variable (commas and
+        # spaces belong to regular expressions).
+        entries = [entry.strip() for entry in re.split(r"\n|;;", raw)]
+    elif isinstance(raw, (list, tuple, set, frozenset)):
+        entries = [str(entry) for entry in raw]
+    else:
+        raise ValueError("expected regular expressions, as a list or separated by ';;'")
+    found = [entry for entry in entries if entry]
+    for entry in found:
+        try:
+            re.compile(entry)
+        except re.error as error:
+            raise ValueError(f"{entry!r} is not a regular expression: {error}") from None
+    return tuple(found)
+
+
 _HOST = re.compile(r"\.?[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)*")
 
 _PARSERS: dict[str, Callable[[object], Any]] = {
@@ -216,8 +327,16 @@ _PARSERS: dict[str, Callable[[object], Any]] = {
     "fail_closed": _flag,
     "metrics_path": _path,
     "ssrf_allow": _destinations,
+    "metrics_port": _port,
+    "metrics_address": _address,
+    "alert_window": _seconds,
+    "alert_signatures": _count,
+    "alert_format": _choice("json", "text"),
+    "redact_keys": _words,
+    "redact_values": _patterns,
+    "otel_metrics": _flag,
 }
-_NULLABLE = frozenset({"metrics_path"})
+_NULLABLE = frozenset({"metrics_path", "metrics_port"})
 
 
 def _pyproject_table(explicit: Path | None) -> tuple[dict[str, Any], Path | None]:

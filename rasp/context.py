@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
+from time import perf_counter_ns
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 if TYPE_CHECKING:
@@ -143,6 +144,8 @@ class RequestContext:
         "_matchers",
         "blocked",
         "body",
+        "check_ns",
+        "checks",
         "derived",
         "finished",
         "incidents",
@@ -176,9 +179,21 @@ class RequestContext:
         self.derived: list[UserInput] = []
         """Inputs the request gave rise to: the target of a redirect that a user-chosen
         server answered, followed by the app's HTTP client."""
+        self.checks: dict[str, int] = {}
+        """Guarded calls checked in this request, by sink (flushed to metrics at its end)."""
+        self.check_ns: dict[str, int] = {}
+        """Nanoseconds spent in those checks, by attack kind."""
         self._collect = collect
         self._inputs: tuple[int, list[UserInput]] | None = None
         self._matchers: dict[object, tuple[int, object]] = {}
+
+    def tally(self, sink: str, kind: str, started_ns: int) -> None:
+        """Count one check of ``sink`` that started at ``started_ns`` (perf_counter_ns)."""
+        checks = self.checks
+        checks[sink] = checks.get(sink, 0) + 1
+        spent = perf_counter_ns() - started_ns
+        check_ns = self.check_ns
+        check_ns[kind] = check_ns.get(kind, 0) + spent
 
     def _version(self) -> int:
         # What the inputs depend on: the body read so far, and the inputs derived since.

@@ -16,8 +16,9 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from time import perf_counter_ns
 from types import FrameType
-from typing import Any
+from typing import Any, NamedTuple
 
 from rasp import outbound
 from rasp.config import Config, Mode
@@ -29,6 +30,7 @@ from rasp.detectors import sql as sql_detector
 from rasp.detectors import ssrf as ssrf_detector
 from rasp.lexers.sql import Dialect
 from rasp.report import emit, metrics
+from rasp.report.redact import Redactor
 from rasp.sources import route_template
 
 __all__ = [
@@ -46,6 +48,11 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
+# Kinds as the check metrics label them.
+_SQL, _SHELL, _PATH, _SSRF = (
+    AttackKind.SQL_INJECTION.value, AttackKind.SHELL_INJECTION.value,
+    AttackKind.PATH_TRAVERSAL.value, AttackKind.SSRF.value,
+)  # fmt: skip
 MAX_INPUT_CHARS = 256
 MAX_STATEMENT_CHARS = 2048
 _AGENT_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
@@ -136,6 +143,7 @@ def check_sql(context: RequestContext, query: object, sink: Sink, owner: object 
     if context.suppressed or context.finished or _config.mode is Mode.OFF:
         return
     incident = None
+    started = perf_counter_ns()
     try:
         if type(query) is str:
             text: str | None = query
@@ -156,6 +164,7 @@ def check_sql(context: RequestContext, query: object, sink: Sink, owner: object 
         _internal_error("check_sql")
         if _config.fail_closed:
             incident = _failure_incident(context, sink)
+    context.tally(sink.name, _SQL, started)
     _raise_if_blocked(context, incident)
 
 
@@ -166,6 +175,7 @@ def check_command(context: RequestContext, command: object, sink: Sink) -> bool:
     if context.suppressed or context.finished or _config.mode is Mode.OFF:
         return False
     incident = None
+    started = perf_counter_ns()
     try:
         matcher = context.matcher(shell_detector.needles)
         parts = None if matcher.empty else _command_parts(command)
@@ -183,6 +193,7 @@ def check_command(context: RequestContext, command: object, sink: Sink) -> bool:
         _internal_error("check_command")
         if _config.fail_closed:
             incident = _failure_incident(context, sink, AttackKind.SHELL_INJECTION)
+    context.tally(sink.name, _SHELL, started)
     _raise_if_blocked(context, incident)
     return incident is not None
 
@@ -194,9 +205,11 @@ def check_path(context: RequestContext, path: object, sink: Sink) -> bool:
     if context.suppressed or context.finished or _config.mode is Mode.OFF:
         return False
     incident = None
+    started = perf_counter_ns()
     try:
         matcher = context.matcher(path_detector.candidate_needles)
         if matcher.empty:
+            context.tally(sink.name, _PATH, started)
             return False  # no input of this request could ever be a traversal: most requests
         text = path if type(path) is str else _path_text(path)
         if text:
@@ -210,6 +223,7 @@ def check_path(context: RequestContext, path: object, sink: Sink) -> bool:
         _internal_error("check_path")
         if _config.fail_closed:
             incident = _failure_incident(context, sink, AttackKind.PATH_TRAVERSAL)
+    context.tally(sink.name, _PATH, started)
     _raise_if_blocked(context, incident)
     return incident is not None
 
@@ -220,6 +234,7 @@ def check_address(context: RequestContext, host: object, addresses: list[str], s
     if context.suppressed or context.finished or _config.mode is Mode.OFF:
         return
     incident = None
+    started = perf_counter_ns()
     try:
         name = _host_text(host)
         if name:
@@ -228,6 +243,7 @@ def check_address(context: RequestContext, host: object, addresses: list[str], s
         _internal_error("check_address")
         if _config.fail_closed:
             incident = _failure_incident(context, sink, AttackKind.SSRF)
+    context.tally(sink.name, _SSRF, started)
     _raise_if_blocked(context, incident)
 
 
@@ -266,6 +282,16 @@ def _judge_address(
             finding = Finding(AttackKind.SSRF, outbound.METADATA_REASON, 0, len(host), host)
             return _report(context, finding, sink, "", "", statement)
     return None
+
+
+_redactor_memo = Redactor((), ())
+
+
+def _redactor() -> Redactor:
+    global _redactor_memo
+    if _redactor_memo.source != (_config.redact_keys, _config.redact_values):
+        _redactor_memo = Redactor(_config.redact_keys, _config.redact_values)
+    return _redactor_memo
 
 
 _allowlist_memo = outbound.Allowlist(())
@@ -353,8 +379,12 @@ def _report(
     value: str,
     statement: str,
 ) -> Incident:
+    """The incident of an attack found, reported. The decision stands whatever happens to
+    the evidence: a part that cannot be built is left out (and counted), never the block."""
     mode = _config.mode
-    code_file, code_line, code_function = _app_frame(sink.skip_modules)
+    evidence = contained("evidence", _evidence, context, sink, source, value, statement)
+    if evidence is None:
+        evidence = _Evidence(_UNAVAILABLE, _UNAVAILABLE, _UNAVAILABLE, None, None, None, None)
     incident = Incident(
         id=uuid.uuid4().hex[:20],
         kind=finding.kind,
@@ -362,21 +392,47 @@ def _report(
         sink=sink.name,
         dialect=sink.dialect.value if sink.dialect is not None else None,
         input_source=source,
-        input_value=_truncate(value, MAX_INPUT_CHARS),
-        statement=_truncate(statement, MAX_STATEMENT_CHARS),
-        code_file=code_file,
-        code_line=code_line,
-        code_function=code_function,
+        input_value=evidence.input_value,
+        statement=evidence.statement,
+        code_file=evidence.code_file,
+        code_line=evidence.code_line,
+        code_function=evidence.code_function,
         mode=mode.value,
         action="blocked" if mode is Mode.BLOCK else "monitored",
         method=context.method,
-        path=_truncate(context.path, MAX_INPUT_CHARS),
-        route=context.route or contained("route", route_template, context),
+        path=evidence.path,
+        route=evidence.route,
         timestamp=time.time(),
     )
     context.incidents.append(incident)
     emit(incident)
     return incident
+
+
+class _Evidence(NamedTuple):
+    input_value: str
+    statement: str
+    path: str
+    route: str | None
+    code_file: str | None
+    code_line: int | None
+    code_function: str | None
+
+
+_UNAVAILABLE = "[unavailable]"
+
+
+def _evidence(
+    context: RequestContext, sink: Sink, source: str, value: str, statement: str
+) -> _Evidence:
+    redactor = _redactor()
+    return _Evidence(
+        redactor.input(source, _truncate(value, MAX_INPUT_CHARS)),
+        redactor.text(_truncate(statement, MAX_STATEMENT_CHARS)),
+        redactor.text(_truncate(context.path, MAX_INPUT_CHARS)),
+        context.route or route_template(context),
+        *_app_frame(sink.skip_modules),
+    )
 
 
 def _failure_incident(

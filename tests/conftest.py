@@ -8,6 +8,7 @@ import pytest
 
 import rasp
 from rasp import guard
+from rasp.report import alerts
 
 # Plain helpers shared by test modules (which, under --import-mode=importlib, cannot import
 # one another): ``import sql_cases`` and the like resolve to tests/_support/.
@@ -20,6 +21,14 @@ def _agent_errors_fail_tests() -> Iterator[None]:
     guard.raise_internal_errors = True
     yield
     guard.raise_internal_errors = False
+
+
+@pytest.fixture(autouse=True)
+def _fresh_alert_windows() -> Iterator[None]:
+    # The alert windows are the process's: one test's attacks must not fold another's.
+    alerts.reset()
+    yield
+    alerts.reset()
 
 
 @pytest.fixture

@@ -97,6 +97,7 @@ class ASGIMiddleware:
             _CURRENT.reset(token)
             if body.overflowed:
                 contained("metrics", metrics.inputs_skipped, "body_too_large")
+            contained("metrics", metrics.request_finished, context.checks, context.check_ns)
 
     async def _send_blocked(self, context: RequestContext, scope: Scope, send: Send) -> None:
         assert context.blocked is not None

@@ -255,3 +255,4 @@ def _finish(context: RequestContext) -> None:
     body = context.body
     if body is not None and body.overflowed:
         contained("metrics", metrics.inputs_skipped, "body_too_large")
+    contained("metrics", metrics.request_finished, context.checks, context.check_ns)

@@ -108,8 +108,11 @@ def _serve(
         PYTHONPATH=os.pathsep.join([str(EXAMPLES / example), str(ROOT)]),
         PYTHONUNBUFFERED="1",
         SHOP_DB=str(workdir / "shop.db"),
-        **env_extra,
+        # Each attack's own alert line, so the tests can read it: the window that folds
+        # repeats into a summary has tests of its own (test_alerts.py).
+        RASP_ALERT_WINDOW="0",
     )
+    env.update(env_extra)
     args = [sys.executable, "-m", *[a.replace("{port}", str(port)) for a in server_args]]
     shop = Shop(
         name=name,

@@ -319,7 +319,7 @@ def test_monitor_mode_lets_it_run_and_logs_one_alert(
     assert response.json() == {"names": ["alice", "bob"]}
     records = [r for r in caplog.records if r.name == "rasp.alerts"]
     assert len(records) == 1
-    alert = json.loads(records[0].getMessage())
+    alert = records[0].rasp
     assert alert["kind"] == "sql_injection"
     assert alert["sink"] == "sqlite3"
     assert alert["dialect"] == "sqlite"

@@ -285,7 +285,7 @@ def test_bare_except_block_is_still_logged(db_path: str, caplog: pytest.LogCaptu
         response = client.get("/bare", query_string={"name": ATTACK})
     assert response.status_code == 403
     (record,) = [r for r in caplog.records if r.name == "rasp.alerts"]
-    assert json.loads(record.getMessage())["id"] == response.headers["X-Rasp-Incident"]
+    assert record.rasp["id"] == response.headers["X-Rasp-Incident"]
 
 
 @pytest.mark.parametrize(
@@ -334,7 +334,7 @@ def test_monitor_mode_lets_it_run_and_logs_one_alert(
     assert "X-Rasp-Incident" not in response.headers
     records = [r for r in caplog.records if r.name == "rasp.alerts"]
     assert len(records) == 1
-    alert = json.loads(records[0].getMessage())
+    alert = records[0].rasp
     assert alert["event"] == "rasp.attack"
     assert alert["kind"] == "sql_injection"
     assert alert["sink"] == "sqlite3"

@@ -58,7 +58,7 @@ def test_attack_is_an_event_on_the_current_span(
     assert attributes["rasp.input.source"] == "query.name"
     assert attributes["db.system"] == "sqlite"
     assert attributes["db.query.text"] == "SELECT * FROM users WHERE name = ? OR ?=?"
-    assert attributes["code.filepath"] == __file__
+    assert attributes["code.file.path"] == __file__
     assert attributes["rasp.action"] == ("blocked" if mode is rasp.Mode.BLOCK else "monitored")
     if mode is rasp.Mode.BLOCK:
         assert span.status.status_code is StatusCode.ERROR

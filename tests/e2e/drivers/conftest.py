@@ -185,6 +185,7 @@ def _serve(
         PYTHONPATH=os.pathsep.join([str(APPS), str(ROOT)]),
         PYTHONUNBUFFERED="1",
         RASP_MODE=os.environ.get("H9_RASP_MODE", "block"),
+        RASP_ALERT_WINDOW="0",  # every attack's own alert line, read by the tests
         H9_TABLE_PREFIX=app.prefix,
         H9_PG_DSN=app.postgres_dsn or "",
         H9_MARIADB=json.dumps(app.mariadb) if app.mariadb else "",

@@ -1,0 +1,49 @@
+"""The agent's metrics served on a port of their own (``metrics_port``), by
+prometheus_client's own HTTP server, in a daemon thread: once per process."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+__all__ = ["serve_port"]
+
+_log = logging.getLogger("rasp")
+_lock = threading.Lock()
+_served: tuple[str, int] | None = None
+
+
+def serve_port(port: int, address: str) -> bool:
+    """Serve the metrics on ``address:port`` unless this process does already; whether
+    it serves them now. Under prometheus_client's multiprocess mode another process (the
+    gunicorn master, see :mod:`rasp.gunicorn`, or a sibling worker) may hold the port and
+    serves every process's metrics from it: then a busy port is expected."""
+    global _served
+    from prometheus_client import start_http_server
+
+    from rasp.middleware._metrics import metrics_registry
+
+    with _lock:
+        if _served == (address, port):
+            return True
+        try:
+            start_http_server(port, addr=address, registry=metrics_registry())
+        except OSError as error:
+            if _multiprocess():
+                _log.debug("rasp: metrics port %s:%d served by another process", address, port)
+            else:
+                _log.warning(
+                    "rasp: cannot serve metrics on %s:%d (RASP_METRICS_PORT): %s",
+                    address, port, error,
+                )  # fmt: skip
+            return False
+        _served = (address, port)
+        _log.info("rasp: metrics served on http://%s:%d/metrics", address, port)
+        return True
+
+
+def _multiprocess() -> bool:
+    return bool(
+        os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
+    )
