@@ -60,7 +60,6 @@ _log = logging.getLogger(__name__)
 
 class _Log(Protocol):
     def info(self, msg: str, *args: object) -> None: ...
-    def warning(self, msg: str, *args: object) -> None: ...
     def error(self, msg: str, *args: object) -> None: ...
     def exception(self, msg: str, *args: object) -> None: ...
 
@@ -131,7 +130,10 @@ def _clear_stale_files(server: _Arbiter) -> None:
     if directory is None or server.master_pid:
         return
     os.makedirs(directory, exist_ok=True)  # a gunicorn --env may have named another one
-    stale = list(Path(directory).glob("*.db"))
+    # The master's own files are not stale: with --preload the app, imported here, may
+    # have written some (the agent's info gauge) that the workers' sum relies on.
+    own = f"_{os.getpid()}.db"
+    stale = [path for path in Path(directory).glob("*.db") if not path.name.endswith(own)]
     for path in stale:
         path.unlink(missing_ok=True)
     if stale:
