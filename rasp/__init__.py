@@ -71,6 +71,7 @@ def _report_setup(config: Config) -> None:
     alerts.configure(config.alert_window, config.alert_signatures, config.alert_format)
     families = ",".join(family.rsplit(".", 1)[1] for family in sinks.FAMILIES)
     metrics.agent_info(__version__, config.mode.value, families)
+    metrics.mirror_to_otel(config.otel_metrics)
     if config.metrics_port is not None:
         exposition.serve_port(config.metrics_port, config.metrics_address)
 

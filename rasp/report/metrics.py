@@ -25,6 +25,7 @@ __all__ = [
     "attack",
     "inputs_skipped",
     "internal_error",
+    "mirror_to_otel",
     "request_blocked",
     "request_finished",
 ]
@@ -32,7 +33,8 @@ __all__ = [
 UNKNOWN_ROUTE = "unknown"
 # From 1 µs to 50 ms: a check costs microseconds; the top buckets catch the pathological.
 CHECK_DURATION_BUCKETS = (
-    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.05,
+    1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01,
+    0.025, 0.05,
 )  # fmt: skip
 
 
@@ -95,8 +97,47 @@ class _Metrics:
         )
 
 
+class _OtelMirror:
+    """The same measurements through the OpenTelemetry metrics API (``otel_metrics``), for
+    pipelines that speak OTLP: the app's MeterProvider exports them."""
+
+    def __init__(self) -> None:
+        from opentelemetry import metrics as otel
+
+        from rasp import __version__
+
+        meter = otel.get_meter("rasp", __version__)
+        self.attacks = meter.create_counter(
+            "rasp.attacks", unit="{attack}", description="Injections detected."
+        )
+        self.requests = meter.create_counter(
+            "rasp.requests", unit="{request}", description="Requests the agent served."
+        )
+        self.requests_blocked = meter.create_counter(
+            "rasp.requests.blocked", unit="{request}", description="Requests answered 403."
+        )
+        self.internal_errors = meter.create_counter(
+            "rasp.internal_errors", unit="{error}", description="Errors inside the agent."
+        )
+        self.check_duration = meter.create_histogram(
+            "rasp.check.duration",
+            unit="s",
+            description="Time in the agent's checks of one kind during one request.",
+        )
+
+
 _metrics: _Metrics | None = None
+_otel: _OtelMirror | None = None
 _lock = threading.Lock()
+
+
+def mirror_to_otel(enabled: bool) -> None:
+    """Start (or stop) mirroring the measurements through the OpenTelemetry metrics API."""
+    global _otel
+    if not enabled:
+        _otel = None
+    elif _otel is None:
+        _otel = _OtelMirror()
 
 
 def _get() -> _Metrics:
@@ -109,11 +150,17 @@ def _get() -> _Metrics:
 
 
 def attack(kind: str, sink: str, action: str, route: str | None) -> None:
-    _get().attacks.labels(kind=kind, sink=sink, action=action, route=route or UNKNOWN_ROUTE).inc()
+    route = route or UNKNOWN_ROUTE
+    _get().attacks.labels(kind=kind, sink=sink, action=action, route=route).inc()
+    if _otel is not None:
+        attributes = {"kind": kind, "sink": sink, "action": action, "route": route}
+        _otel.attacks.add(1, attributes)
 
 
 def request_blocked() -> None:
     _get().requests_blocked.inc()
+    if _otel is not None:
+        _otel.requests_blocked.add(1)
 
 
 def request_finished(checks: Mapping[str, int], check_ns: Mapping[str, int]) -> None:
@@ -124,6 +171,10 @@ def request_finished(checks: Mapping[str, int], check_ns: Mapping[str, int]) -> 
         metrics.sink_checks.labels(sink=sink).inc(count)
     for kind, nanoseconds in check_ns.items():
         metrics.check_duration.labels(kind=kind).observe(nanoseconds / 1e9)
+    if _otel is not None:
+        _otel.requests.add(1)
+        for kind, nanoseconds in check_ns.items():
+            _otel.check_duration.record(nanoseconds / 1e9, {"kind": kind})
 
 
 def inputs_skipped(reason: str, count: int = 1) -> None:
@@ -132,6 +183,8 @@ def inputs_skipped(reason: str, count: int = 1) -> None:
 
 def internal_error(place: str) -> None:
     _get().internal_errors.labels(place=place).inc()
+    if _otel is not None:
+        _otel.internal_errors.add(1, {"place": place})
 
 
 def alert(kind: str, event: str) -> None:

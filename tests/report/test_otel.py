@@ -64,3 +64,39 @@ def test_attack_is_an_event_on_the_current_span(
         assert span.status.status_code is StatusCode.ERROR
     else:
         assert span.status.status_code is not StatusCode.ERROR
+
+
+def test_metrics_are_mirrored_through_the_otel_metrics_api() -> None:
+    from opentelemetry import metrics as otel_metrics
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    # The global provider can be set once per process: this is the one test that does.
+    otel_metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+    rasp.protect(rasp.Config(otel_metrics=True))
+    db = sqlite3.connect(":memory:")
+    context = RequestContext("GET", "/users", lambda _c: [UserInput("query", "name", ATTACK)])
+    token = _CURRENT.set(context)
+    try:
+        with pytest.raises(rasp.AttackBlocked):
+            db.execute(f"SELECT * FROM users WHERE name = '{ATTACK}'")
+    finally:
+        _CURRENT.reset(token)
+        db.close()
+        rasp.protect(rasp.Config(otel_metrics=False))
+        rasp.unprotect()
+    data = reader.get_metrics_data()
+    assert data is not None
+    found = {
+        metric.name: metric
+        for resource in data.resource_metrics
+        for scope in resource.scope_metrics
+        if scope.scope.name == "rasp"
+        for metric in scope.metrics
+    }
+    (point,) = found["rasp.attacks"].data.data_points
+    assert point.value == 1
+    assert dict(point.attributes) == {
+        "kind": "sql_injection", "sink": "sqlite3", "action": "blocked", "route": "unknown",
+    }  # fmt: skip
