@@ -96,7 +96,7 @@ class Config:
         r"(?i)\b(?:password|passwd|pwd|secret|token|api_?key)=[^&\s;]+",  # key=value pairs
     )
     """Regular expressions whose matches are replaced by ``[redacted]`` in the evidence
-    (input, statement, path) of alerts, traces and 403 answers."""
+    (input, statement, path) of alerts and trace events."""
     otel_metrics: bool = False
     """Mirror the agent's counters and histograms through the OpenTelemetry metrics API."""
     origins: Mapping[str, str] = dataclasses.field(default_factory=dict, compare=False)
