@@ -164,17 +164,24 @@ def main() -> int:
             server.wait(timeout=15)
     canary_after = _canary(database)
 
-    print("\nAlert lines written by the agent (one JSON line per attack):")
+    print("\nAlerts written by the agent (one per distinct attack; repeats summed up):")
     for line in log_path.read_text(errors="replace").splitlines():
-        if '"event":"rasp.attack"' in line:
-            alert = json.loads(line[line.index("{") :])
+        if '"event":"rasp.attack' not in line:
+            continue
+        alert = json.loads(line[line.index("{") :])
+        if alert["event"] == "rasp.attack":
             print(
                 f"  {alert['action']:<8} {alert['kind']:<16} {alert['input_source']:<15} "
                 f"{alert['code_function']}() line {alert['code_line']}: {alert['statement'][:60]}"
             )
-    print("\nPrometheus counters from the in-process /metrics endpoint:")
+        else:  # a summary, written when the window ends or the server stops
+            print(f"  {'':<8} {alert['kind']:<16} {alert['input_source']:<15} "
+                  f"... and {alert['repeats']} more of the same")  # fmt: skip
+    print(
+        "\nPrometheus metrics from the in-process /metrics endpoint (histogram buckets left out):"
+    )
     for line in metrics.splitlines():
-        if line.startswith("rasp_") and "_created" not in line:
+        if line.startswith("rasp_") and "_created" not in line and "_bucket{" not in line:
             print("  " + line)
     intact = canary_before == canary_after and canary_after is not None
     print(f"\nCanary table unchanged: {'yes' if intact else 'NO'} ({canary_after})")
