@@ -187,6 +187,11 @@ class RequestContext:
         self._inputs: tuple[int, list[UserInput]] | None = None
         self._matchers: dict[object, tuple[int, object]] = {}
 
+    def count(self, sink: str) -> None:
+        """Count one check of ``sink`` that took no time worth measuring (a fast exit)."""
+        checks = self.checks
+        checks[sink] = checks.get(sink, 0) + 1
+
     def tally(self, sink: str, kind: str, started_ns: int) -> None:
         """Count one check of ``sink`` that started at ``started_ns`` (perf_counter_ns)."""
         checks = self.checks

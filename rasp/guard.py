@@ -205,12 +205,15 @@ def check_path(context: RequestContext, path: object, sink: Sink) -> bool:
     if context.suppressed or context.finished or _config.mode is Mode.OFF:
         return False
     incident = None
-    started = perf_counter_ns()
+    started = 0
     try:
         matcher = context.matcher(path_detector.candidate_needles)
         if matcher.empty:
-            context.tally(sink.name, _PATH, started)
-            return False  # no input of this request could ever be a traversal: most requests
+            # No input of this request could ever be a traversal (most requests): counted,
+            # not timed, as timing would cost what the check costs.
+            context.count(sink.name)
+            return False
+        started = perf_counter_ns()
         text = path if type(path) is str else _path_text(path)
         if text:
             found = _first_finding(
@@ -223,7 +226,10 @@ def check_path(context: RequestContext, path: object, sink: Sink) -> bool:
         _internal_error("check_path")
         if _config.fail_closed:
             incident = _failure_incident(context, sink, AttackKind.PATH_TRAVERSAL)
-    context.tally(sink.name, _PATH, started)
+    if started:
+        context.tally(sink.name, _PATH, started)
+    else:
+        context.count(sink.name)
     _raise_if_blocked(context, incident)
     return incident is not None
 
