@@ -69,7 +69,9 @@ def _report_setup(config: Config) -> None:
     from rasp.report import alerts, exposition, metrics
 
     alerts.configure(config.alert_window, config.alert_signatures, config.alert_format)
-    families = ",".join(family.rsplit(".", 1)[1] for family in sinks.FAMILIES)
+    families = ",".join(
+        family.rsplit(".", 1)[1] for family in sinks.FAMILIES if family.startswith("rasp.sinks.")
+    )
     metrics.agent_info(__version__, config.mode.value, families)
     metrics.mirror_to_otel(config.otel_metrics)
     if config.metrics_port is not None:

@@ -40,6 +40,8 @@ FAMILIES = (
     "rasp.sinks.files",
     "rasp.sinks.network",
     "rasp.sinks.executors",
+    # Not a sink: the frameworks' entry points, wrapped to set the request context.
+    "rasp.entrypoints",
 )
 
 
