@@ -1,12 +1,14 @@
-"""The request context without code changes: the frameworks' own WSGI and ASGI entry points
-wrapped in the agent's middleware when they are imported.
+"""The request context without code changes: the frameworks' and servers' own WSGI and ASGI
+entry points wrapped in the agent's middleware when they are imported.
 
 ``rasp.protect()`` (and so ``rasp run``) installs these with the sinks: a Flask app's
 ``wsgi_app``, Django's WSGI and ASGI handlers and a Starlette (FastAPI) app's ``__call__``
 serve each request inside :class:`~rasp.middleware.wsgi.WSGIMiddleware` or
-:class:`~rasp.middleware.asgi.ASGIMiddleware`. An app that also added the middleware by hand
-is not wrapped twice: the outer one sets the request context and every inner one passes the
-request through. Django's route pattern is taken from its resolver for the metrics label.
+:class:`~rasp.middleware.asgi.ASGIMiddleware`, and so does any app gunicorn or uvicorn
+loads (``BaseApplication.wsgi``, ``Config.load``), framework or not. An app that also added
+the middleware by hand is not wrapped twice: the outer one sets the request context and
+every inner one passes the request through. Django's route pattern is taken from its
+resolver for the metrics label.
 """
 
 from __future__ import annotations
@@ -40,20 +42,20 @@ def _wsgi_entry(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict
     return middleware(*args, **kwargs)
 
 
-async def _asgi_entry(
-    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    # Starlette.__call__(self, scope, receive, send), ASGIHandler.__call__(self, scope, ...)
+def _asgi_entry(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    # Starlette.__call__(self, scope, receive, send), ASGIHandler.__call__(self, scope, ...).
+    # Not a coroutine function itself: a call with the wrong arguments raises at once, as
+    # the original does (uvicorn calls the app with none to tell a factory from an app).
     scope = args[0] if args else kwargs.get("scope")
     if instance is None or not isinstance(scope, dict) or current() is not None:
-        return await wrapped(*args, **kwargs)
+        return wrapped(*args, **kwargs)
     middleware = _asgi_middlewares.get(instance)
     if middleware is None:
         from rasp.middleware.asgi import ASGIMiddleware
 
         middleware = ASGIMiddleware(partial(wrapped.__func__, instance))
         _asgi_middlewares[instance] = middleware
-    return await middleware(*args, **kwargs)
+    return middleware(*args, **kwargs)
 
 
 def _django_resolved(
@@ -69,6 +71,40 @@ def _django_resolved(
     return match
 
 
+def _gunicorn_app(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    # BaseApplication.wsgi(self) -> the app a worker serves: any WSGI app, framework or not.
+    app = wrapped(*args, **kwargs)
+    from rasp.middleware.wsgi import WSGIMiddleware
+
+    if app is None or isinstance(app, WSGIMiddleware) or _is_asgi_worker(instance):
+        return app
+    wrapped_app = WSGIMiddleware(app)
+    if getattr(instance, "callable", None) is app:
+        instance.callable = wrapped_app  # what the next call returns, and the worker keeps
+    return wrapped_app
+
+
+def _is_asgi_worker(application: Any) -> bool:
+    # Under uvicorn's gunicorn worker the app is ASGI: uvicorn's own loading wraps it.
+    worker_class = str(getattr(getattr(application, "cfg", None), "worker_class_str", ""))
+    return "uvicorn" in worker_class.lower()
+
+
+def _uvicorn_load(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    # Config.load(self) sets self.loaded_app: any ASGI app (or a WSGI one uvicorn adapted).
+    result = wrapped(*args, **kwargs)
+    from rasp.middleware.asgi import ASGIMiddleware
+
+    app = getattr(instance, "loaded_app", None)
+    if app is not None and not isinstance(app, ASGIMiddleware):
+        instance.loaded_app = ASGIMiddleware(app)
+    return result
+
+
 def _wrap(entry: Any) -> Any:
     return lambda original: Guarded(original, entry)
 
@@ -79,4 +115,7 @@ PATCHES = (
     Patch("django.core.handlers.asgi", "ASGIHandler.__call__", _wrap(_asgi_entry)),
     Patch("django.core.handlers.base", "BaseHandler.resolve_request", _wrap(_django_resolved)),
     Patch("starlette.applications", "Starlette.__call__", _wrap(_asgi_entry)),
+    # The servers: any app they serve, with or without a framework.
+    Patch("gunicorn.app.base", "BaseApplication.wsgi", _wrap(_gunicorn_app)),
+    Patch("uvicorn.config", "Config.load", _wrap(_uvicorn_load)),
 )
