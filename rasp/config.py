@@ -83,11 +83,13 @@ class Config:
     there, formatted by the app (``rasp.report.JsonFormatter`` is provided)."""
     redact_keys: tuple[str, ...] = (
         "password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "api-key",
-        "access_key", "private_key", "authorization", "cookie", "session", "csrf",
-        "credential", "ssn", "card",
+        "access_key", "private_key", "authorization", "cookie", "session", "sessid", "csrf",
+        "xsrf", "credential", "ssn", "card_number", "cardnumber", "cvv",
     )  # fmt: skip
     """Inputs whose key (``body.password``, ``header.authorization``, ``cookie.sessionid``)
-    contains one of these (case-insensitive) are shown as ``[redacted]`` in alerts."""
+    names a secret by one of these (case-insensitive, at a word boundary: ``sessionid`` and
+    ``csrftoken`` do, ``classname`` does not) are shown as ``[redacted]`` in alerts and
+    traces, their value hidden in the statement and path too."""
     redact_values: tuple[str, ...] = (
         r"eyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*",  # a JSON web token
         r"(?i)\b(?:bearer|basic)\s+[\w.~+/=-]{8,}",  # an Authorization header's credential

@@ -153,6 +153,7 @@ class RequestContext:
         "path",
         "raw",
         "route",
+        "route_prefix",
         "suppressed",
     )
 
@@ -169,6 +170,8 @@ class RequestContext:
         """The server's own request object (WSGI environ, ASGI scope), read by ``collect``."""
         self.path = path
         self.route: str | None = None
+        self.route_prefix = ""
+        """The path templates of the mounts the request went through (Starlette's Mount)."""
         self.body = body
         self.blocked: Incident | None = None
         self.finished = False

@@ -105,6 +105,16 @@ def _uvicorn_load(
     return result
 
 
+def _mount(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    # Mount.handle(self, scope, receive, send): the request goes into the mount's app; its
+    # path template (``/admin``) prefixes the route found inside.
+    context = current()
+    path = getattr(instance, "path", None)
+    if context is not None and isinstance(path, str):
+        context.route_prefix += path
+    return wrapped(*args, **kwargs)
+
+
 def _wrap(entry: Any) -> Any:
     return lambda original: Guarded(original, entry)
 
@@ -115,6 +125,7 @@ PATCHES = (
     Patch("django.core.handlers.asgi", "ASGIHandler.__call__", _wrap(_asgi_entry)),
     Patch("django.core.handlers.base", "BaseHandler.resolve_request", _wrap(_django_resolved)),
     Patch("starlette.applications", "Starlette.__call__", _wrap(_asgi_entry)),
+    Patch("starlette.routing", "Mount.handle", _wrap(_mount)),
     # The servers: any app they serve, with or without a framework.
     Patch("gunicorn.app.base", "BaseApplication.wsgi", _wrap(_gunicorn_app)),
     Patch("uvicorn.config", "Config.load", _wrap(_uvicorn_load)),

@@ -373,8 +373,9 @@ def _report_sql(
     user_input: UserInput,
     sink: Sink,
 ) -> Incident:
-    redacted = sql_detector.redact(statement.text, statement.dialect)
-    return _report(context, finding, sink, user_input.label, user_input.value, redacted)
+    # Literals are masked with the evidence (in _evidence), where a failure cannot stop
+    # the block.
+    return _report(context, finding, sink, user_input.label, user_input.value, statement.text)
 
 
 def _report(
@@ -432,10 +433,19 @@ def _evidence(
     context: RequestContext, sink: Sink, source: str, value: str, statement: str
 ) -> _Evidence:
     redactor = _redactor()
+    if sink.dialect is not None:
+        # SQL: every string and number literal masked; a little more than is shown is
+        # lexed, so a literal cut at the limit is still seen as one.
+        statement = sql_detector.redact(statement[: MAX_STATEMENT_CHARS * 2], sink.dialect)
+    secrets = [
+        user_input.value
+        for user_input in context.inputs()
+        if len(user_input.value) >= 4 and redactor.secret_key(user_input.label)
+    ]
     return _Evidence(
         redactor.input(source, _truncate(value, MAX_INPUT_CHARS)),
-        redactor.text(_truncate(statement, MAX_STATEMENT_CHARS)),
-        redactor.text(_truncate(context.path, MAX_INPUT_CHARS)),
+        redactor.text(_truncate(redactor.values(statement, secrets), MAX_STATEMENT_CHARS)),
+        redactor.text(_truncate(redactor.values(context.path, secrets), MAX_INPUT_CHARS)),
         context.route or route_template(context),
         *_app_frame(sink.skip_modules),
     )

@@ -45,8 +45,8 @@ def route_template(context: RequestContext) -> str | None:
     """The template of the route that serves the request (``/items/<id>``,
     ``/items/{id}``), as the framework matched it, or None before matching or outside a
     framework that records it: Flask keeps its request, with the rule, in the environ;
-    Starlette's and FastAPI's router put the route in the scope (inside a ``Mount``, the
-    route within it)."""
+    Starlette's and FastAPI's router put the route in the scope, after the templates of the
+    mounts it is in (recorded as the request passed them)."""
     raw = context.raw
     if not isinstance(raw, Mapping):
         return None
@@ -54,8 +54,13 @@ def route_template(context: RequestContext) -> str | None:
     if request is not None:
         rule = getattr(getattr(request, "url_rule", None), "rule", None)
         return rule if isinstance(rule, str) else None
-    path = getattr(raw.get("route"), "path", None)
-    return path if isinstance(path, str) else None
+    route = raw.get("route")
+    path = getattr(route, "path", None)
+    if not isinstance(path, str):
+        return None
+    if type(route).__name__ == "Mount":  # a mount that served the request itself
+        return context.route_prefix or path
+    return context.route_prefix + path
 
 
 def _wsgi_text(value: str) -> str:

@@ -17,6 +17,7 @@ the app's logging has no handler for that logger, the agent writes them to stder
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import logging
 import os
@@ -38,7 +39,7 @@ __all__ = ["ALERT_LOGGER", "JsonFormatter", "configure", "flush", "handle", "res
 ALERT_LOGGER = "rasp.alerts"
 _alerts = logging.getLogger(ALERT_LOGGER)
 
-Signature = tuple[str, str, str, str, int, str, str]
+Signature = tuple[str, ...]
 
 
 class JsonFormatter(logging.Formatter):
@@ -64,10 +65,36 @@ class JsonFormatter(logging.Formatter):
 
 @dataclass(slots=True)
 class _Window:
+    """A signature's current window: what its summary says, not the incidents themselves
+    (a few hundred bytes, whatever the statements were)."""
+
     started: float
-    first: Incident
-    last: Incident
+    kind: str
+    sink: str
+    action: str
+    route: str | None
+    path: str
+    code_file: str | None
+    code_line: int | None
+    input_source: str
+    first_id: str
+    last_id: str
+    last_input_value: str
     repeats: int = 0
+
+    @classmethod
+    def opened(cls, now: float, incident: Incident) -> _Window:
+        return cls(
+            now, incident.kind.value, incident.sink, incident.action, incident.route,
+            incident.path, incident.code_file, incident.code_line, incident.input_source,
+            incident.id, incident.id, incident.input_value,
+        )  # fmt: skip
+
+
+# Distinct input keys an attack at one code site may have before further keys share one
+# signature: the keys are the attacker's to choose (?junk1=...&junk2=...), the code site
+# is not.
+MAX_KEYS_PER_SITE = 8
 
 
 class _Limiter:
@@ -78,7 +105,27 @@ class _Limiter:
         self.capacity = 10_000
         self._lock = threading.Lock()
         self._windows: OrderedDict[Signature, _Window] = OrderedDict()
+        self._site_keys: OrderedDict[tuple[str, ...], set[str]] = OrderedDict()
         self._thread: threading.Thread | None = None
+
+    def signature(self, incident: Incident) -> Signature:
+        site = (
+            incident.kind.value, incident.sink, incident.route or "", incident.code_file or "",
+            str(incident.code_line or 0), incident.action,
+        )  # fmt: skip
+        source = incident.input_source
+        with self._lock:
+            keys = self._site_keys.get(site)
+            if keys is None:
+                keys = self._site_keys[site] = set()
+                while len(self._site_keys) > self.capacity:
+                    self._site_keys.popitem(last=False)
+            if source not in keys:
+                if len(keys) >= MAX_KEYS_PER_SITE:
+                    source = source.partition(".")[0] + ".*"  # the source kind, any key
+                else:
+                    keys.add(source)
+        return (*site, source)
 
     def admit(
         self, signature: Signature, incident: Incident, now: float
@@ -90,13 +137,15 @@ class _Limiter:
             window = self._windows.get(signature)
             if window is not None and now - window.started < self.window:
                 window.repeats += 1
-                window.last = incident
+                window.last_id = incident.id
+                window.last_input_value = incident.input_value
                 self._windows.move_to_end(signature)
                 self._start_flusher()
                 return False, due
             if window is not None and window.repeats:
                 due.append(window)
-            self._windows[signature] = _Window(now, incident, incident)
+            opened = self._windows[signature] = _Window.opened(now, incident)
+            opened.input_source = signature[-1]  # query.* when the keys were folded
             self._windows.move_to_end(signature)
             while len(self._windows) > self.capacity:
                 _, forgotten = self._windows.popitem(last=False)
@@ -111,13 +160,18 @@ class _Limiter:
         with self._lock:
             for window in self._windows.values():
                 if window.repeats and (everything or now - window.started >= self.window):
-                    due.append(_Window(window.started, window.first, window.last, window.repeats))
+                    due.append(dataclasses.replace(window))
                     window.repeats = 0
         return due
 
-    def pending(self) -> bool:
+    def retire_flusher(self) -> bool:
+        """Called by the summaries thread: whether it may stop (nothing pending). Decided
+        under the lock a repeat takes to start a thread, so none is left without one."""
         with self._lock:
-            return any(window.repeats for window in self._windows.values())
+            if any(window.repeats for window in self._windows.values()):
+                return False
+            self._thread = None
+            return True
 
     def _start_flusher(self) -> None:
         # Under the lock. A thread of a parent process does not exist in a forked child.
@@ -130,6 +184,7 @@ class _Limiter:
     def reset_after_fork(self) -> None:
         self._lock = threading.Lock()
         self._windows = OrderedDict()
+        self._site_keys = OrderedDict()
         self._thread = None
 
 
@@ -149,14 +204,10 @@ def configure(window: float, capacity: int, alert_format: str) -> None:
 
 def handle(incident: Incident) -> None:
     """Log ``incident``, or count it into its signature's summary."""
-    signature: Signature = (
-        incident.kind.value, incident.sink, incident.route or "", incident.code_file or "",
-        incident.code_line or 0, incident.input_source, incident.action,
-    )  # fmt: skip
     if _limiter.window <= 0:
         _log_attack(incident)
         return
-    opens, due = _limiter.admit(signature, incident, time.monotonic())
+    opens, due = _limiter.admit(_limiter.signature(incident), incident, time.monotonic())
     now = time.monotonic()
     for window in due:
         _log_summary(window, now)
@@ -183,7 +234,7 @@ def _flush_loop() -> None:
         time.sleep(min(1.0, max(_limiter.window, 0.05) / 4))
         try:
             flush()
-            if not _limiter.pending():
+            if _limiter.retire_flusher():
                 return  # started again by the next repeat
         except Exception:  # never let the summaries thread die loudly in the host
             from rasp.guard import _internal_error
@@ -208,33 +259,32 @@ def _log_attack(incident: Incident) -> None:
 
 
 def _log_summary(window: _Window, now: float) -> None:
-    first, last = window.first, window.last
     seconds = max(1, round(now - window.started))
-    verb = "blocked" if first.action == "blocked" else "seen (monitor mode)"
+    verb = "blocked" if window.action == "blocked" else "seen (monitor mode)"
     times = "time" if window.repeats == 1 else "times"
-    where = f"{first.code_file}:{first.code_line}" if first.code_file else "unknown code"
+    where = f"{window.code_file}:{window.code_line}" if window.code_file else "unknown code"
     message = (
-        f"rasp: the same {first.kind.value} was {verb} {window.repeats} more {times} in the "
-        f"last {seconds} s ({first.sink} at {where}, input {first.input_source or '-'}, "
-        f"{first.route or first.path}) [first {first.id}, last {last.id}]"
+        f"rasp: the same {window.kind} was {verb} {window.repeats} more {times} in the "
+        f"last {seconds} s ({window.sink} at {where}, input {window.input_source or '-'}, "
+        f"{window.route or window.path}) [first {window.first_id}, last {window.last_id}]"
     )
     fields = {
         "event": "rasp.attack.repeated",
-        "kind": first.kind.value,
-        "sink": first.sink,
-        "action": first.action,
-        "route": first.route,
-        "code_file": first.code_file,
-        "code_line": first.code_line,
-        "input_source": first.input_source,
+        "kind": window.kind,
+        "sink": window.sink,
+        "action": window.action,
+        "route": window.route,
+        "code_file": window.code_file,
+        "code_line": window.code_line,
+        "input_source": window.input_source,
         "repeats": window.repeats,
         "window_seconds": seconds,
-        "first_id": first.id,
-        "last_id": last.id,
-        "last_input_value": last.input_value,
+        "first_id": window.first_id,
+        "last_id": window.last_id,
+        "last_input_value": window.last_input_value,
     }
     _alerts.warning(message, extra={"rasp": fields})
-    metrics.alert(first.kind.value, "repeated")
+    metrics.alert(window.kind, "repeated")
 
 
 def _trace_ids() -> dict[str, str]:

@@ -123,6 +123,8 @@ class _OtelMirror:
             "rasp.check.duration",
             unit="s",
             description="Time in the agent's checks of one kind during one request.",
+            # The SDK's default buckets start at 5 s: every check would land in the first.
+            explicit_bucket_boundaries_advisory=CHECK_DURATION_BUCKETS,
         )
 
 
@@ -205,7 +207,8 @@ def agent_info(version: str, mode: str, sinks: str) -> None:
     labels = (version, mode, sinks)
     if _info_labels is not None and _info_labels != labels:
         gauge.labels(*_info_labels).set(0)  # a multiprocess file keeps it: make it 0 there
-        gauge.remove(*_info_labels)
+        if not _multiprocess():  # where prometheus_client cannot remove a series
+            gauge.remove(*_info_labels)
     gauge.labels(*labels).set(1)
     _info_labels = labels
 
@@ -218,3 +221,11 @@ def registry_names() -> list[str]:
         described: Any = metric.describe()
         names.extend(family.name for family in described)
     return names
+
+
+def _multiprocess() -> bool:
+    import os
+
+    return bool(
+        os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
+    )

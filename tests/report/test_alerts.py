@@ -290,3 +290,106 @@ def test_with_app_logging_alerts_go_there_only() -> None:
     assert done.stderr == ""
     (line,) = done.stdout.splitlines()
     assert line.startswith("APP rasp.alerts rasp: blocked sql_injection")
+
+
+def test_attacker_chosen_keys_do_not_mint_signatures(records: pytest.LogCaptureFixture) -> None:
+    _agent(alert_window=60)
+    db = _db()
+    try:
+        for i in range(30):  # ?junk0=...&junk1=... : the same attack at the same code site
+            _attack(db, key=f"junk{i}")
+        sources = [a["input_source"] for a in _events(records, "rasp.attack")]
+        assert len(sources) == alerts.MAX_KEYS_PER_SITE + 1  # then one for "any other key"
+        alerts.flush(everything=True)
+        (summary,) = _events(records, "rasp.attack.repeated")
+        assert (summary["input_source"], summary["repeats"]) == ("query.*", 30 - 9)
+    finally:
+        rasp.unprotect()
+
+
+def test_route_and_action_are_part_of_the_signature(records: pytest.LogCaptureFixture) -> None:
+    _agent(alert_window=60)
+    db = _db()
+    try:
+        for route in ("/a", "/b", "/a"):
+            context = RequestContext("GET", route, lambda _c: [UserInput("query", "q", ATTACK)])
+            context.route = route
+            token = _CURRENT.set(context)
+            try:
+                with pytest.raises(rasp.AttackBlocked):
+                    db.execute(f"SELECT * FROM users WHERE name = '{ATTACK}'")
+            finally:
+                _CURRENT.reset(token)
+        assert [a["route"] for a in _events(records, "rasp.attack")] == ["/a", "/b"]
+        rasp.protect(rasp.Config(alert_window=60, mode="monitor"))
+        _attack(db, key="q")  # monitored now: not a repeat of the blocked ones
+        actions = [a["action"] for a in _events(records, "rasp.attack")]
+        assert actions == ["blocked", "blocked", "monitored"]
+        alerts.flush(everything=True)
+        (summary,) = _events(records, "rasp.attack.repeated")
+        assert summary["route"] == "/a" and summary["last_input_value"] == ATTACK
+    finally:
+        rasp.unprotect()
+
+
+def test_a_secret_inputs_value_is_hidden_in_the_statement_and_path_too(
+    records: pytest.LogCaptureFixture, tmp_path: object
+) -> None:
+    import subprocess as sp
+
+    _agent(alert_window=0)
+    secret = "s3cr3t-reset-token-42"
+    inputs = [UserInput("path", "token", secret), UserInput("body", "api_key", f"{secret}; id")]
+    context = RequestContext("POST", f"/reset/{secret}", lambda _c: inputs)
+    token = _CURRENT.set(context)
+    try:
+        with pytest.raises(rasp.AttackBlocked):
+            sp.run(f"echo {secret}; id", shell=True, check=False)
+    finally:
+        _CURRENT.reset(token)
+        rasp.unprotect()
+    (alert,) = _events(records, "rasp.attack")
+    assert secret not in json.dumps(alert)
+    assert alert["path"] == "/reset/[redacted]"
+    assert alert["input_value"].startswith("[redacted]")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("label", "secret"),
+    [("body.password", True), ("cookie.sessionid", True), ("cookie.csrftoken", True),
+     ("header.authorization", True), ("body.user.api_key", True), ("cookie.PHPSESSID", True),
+     ("cookie.lang", False), ("body.classname", False), ("query.cardinality", False),
+     ("query.q", False), ("header.user-agent", False)],
+)  # fmt: skip
+def test_which_keys_name_secrets(label: str, secret: bool) -> None:
+    from rasp.config import Config
+    from rasp.report.redact import Redactor
+
+    config = Config()
+    assert Redactor(config.redact_keys, config.redact_values).secret_key(label) is secret
+
+
+_AT_EXIT = """
+import sqlite3, sys
+import rasp
+from rasp.context import _CURRENT, RequestContext, UserInput
+rasp.protect(rasp.Config(alert_window=60))
+db = sqlite3.connect(":memory:")
+value = "x' OR '1'='1"
+for _ in range(3):
+    token = _CURRENT.set(RequestContext("GET", "/", lambda _c: [UserInput("query", "q", value)]))
+    try:
+        db.execute(f"SELECT '{value}'")
+    except rasp.AttackBlocked:
+        pass
+    _CURRENT.reset(token)
+"""
+
+
+def test_pending_summaries_are_written_at_exit() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _AT_EXIT], capture_output=True, text=True, check=True, timeout=60
+    )
+    events = [json.loads(line)["event"] for line in done.stderr.splitlines()]
+    assert events == ["rasp.attack", "rasp.attack.repeated"]
+    assert json.loads(done.stderr.splitlines()[1])["repeats"] == 2

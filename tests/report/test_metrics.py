@@ -223,3 +223,25 @@ def _exposition() -> str:
     from prometheus_client import generate_latest
 
     return generate_latest(REGISTRY).decode()
+
+
+def test_routes_inside_a_mount_carry_the_mount(agent: rasp.Config, db_path: Path) -> None:
+    pytest.importorskip("starlette")
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Mount, Route
+
+    async def item(request: Any) -> JSONResponse:
+        with sqlite3.connect(db_path) as db:
+            query = f"SELECT * FROM items WHERE id = {request.path_params['item_id']}"
+            return JSONResponse({"rows": db.execute(query).fetchall()})
+
+    inner = [Route("/items/{item_id}", item)]
+    app = Starlette(routes=[Mount("/admin", routes=inner), Mount("/public", routes=inner)])
+    client = _AsgiClient(app)  # no middleware: protect() wrapped Starlette itself
+    for mount in ("admin", "public"):
+        labels = {"kind": "sql_injection", "sink": "sqlite3", "action": "blocked",
+                  "route": f"/{mount}/items/{{item_id}}"}  # fmt: skip
+        before = _value("rasp_attacks_total", **labels)
+        assert client.get(f"/{mount}/items/{ATTACK}").status_code == 403
+        assert _value("rasp_attacks_total", **labels) == before + 1

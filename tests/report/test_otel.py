@@ -14,6 +14,7 @@ from opentelemetry.trace import StatusCode
 
 import rasp
 from rasp.context import _CURRENT, RequestContext, UserInput
+from rasp.report import metrics
 
 ATTACK = "x' OR '1'='1"
 
@@ -59,11 +60,18 @@ def test_attack_is_an_event_on_the_current_span(
     assert attributes["db.system"] == "sqlite"
     assert attributes["db.query.text"] == "SELECT * FROM users WHERE name = ? OR ?=?"
     assert attributes["code.file.path"] == __file__
+    assert isinstance(attributes["code.line.number"], int)
+    assert attributes["code.function.name"] == "_run_in_request"
+    assert attributes["http.request.method"] == "GET"
+    assert attributes["security_rule.ruleset.name"] == "rasp"
     assert attributes["rasp.action"] == ("blocked" if mode is rasp.Mode.BLOCK else "monitored")
     if mode is rasp.Mode.BLOCK:
         assert span.status.status_code is StatusCode.ERROR
+        assert attributes["exception.type"] == "rasp.AttackBlocked"
+        assert attributes["exception.message"] == "sql_injection blocked in sqlite3"
     else:
         assert span.status.status_code is not StatusCode.ERROR
+        assert "exception.type" not in attributes
 
 
 def test_metrics_are_mirrored_through_the_otel_metrics_api() -> None:
@@ -84,6 +92,7 @@ def test_metrics_are_mirrored_through_the_otel_metrics_api() -> None:
     finally:
         _CURRENT.reset(token)
         db.close()
+        metrics.request_finished(context.checks, context.check_ns)  # as the middleware does
         rasp.protect(rasp.Config(otel_metrics=False))
         rasp.unprotect()
     data = reader.get_metrics_data()
@@ -97,6 +106,9 @@ def test_metrics_are_mirrored_through_the_otel_metrics_api() -> None:
     }
     (point,) = found["rasp.attacks"].data.data_points
     assert point.value == 1
+    (timed,) = found["rasp.check.duration"].data.data_points
+    # The agent's own microsecond buckets, not the SDK's default ones (from 5 s up).
+    assert timed.explicit_bounds[0] == 1e-6
     assert dict(point.attributes) == {
         "kind": "sql_injection", "sink": "sqlite3", "action": "blocked", "route": "unknown",
     }  # fmt: skip
