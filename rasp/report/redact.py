@@ -19,10 +19,11 @@ from collections.abc import Iterable, Sequence
 __all__ = ["REDACTED", "Redactor"]
 
 REDACTED = "[redacted]"
+_MAX_KNOWN = 4096
 
 
 class Redactor:
-    __slots__ = ("_keys", "_patterns", "source")
+    __slots__ = ("_keys", "_known", "_patterns", "source")
 
     def __init__(self, keys: Iterable[str], patterns: Iterable[str]) -> None:
         keys, patterns = tuple(keys), tuple(patterns)
@@ -30,9 +31,18 @@ class Redactor:
         self._keys = tuple(key.lower() for key in keys if key)
         # Each on its own: a pattern may start with its own flags, (?i).
         self._patterns = tuple(re.compile(pattern) for pattern in patterns)
+        self._known: dict[str, bool] = {}  # labels repeat from request to request
 
     def secret_key(self, label: str) -> bool:
         """Does the input ``label`` (``source.key``) name a secret?"""
+        known = self._known.get(label)
+        if known is None:
+            if len(self._known) >= _MAX_KNOWN:
+                self._known.clear()
+            known = self._known[label] = self._names_secret(label)
+        return known
+
+    def _names_secret(self, label: str) -> bool:
         name = label.partition(".")[2].lower() or label.lower()
         for key in self._keys:
             start = name.find(key)
