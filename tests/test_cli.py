@@ -200,3 +200,47 @@ def test_run_starts_a_server_protected_and_ctrl_c_stops_it(tmp_path: Path, serve
             process.kill()
             process.wait()
         process.stderr.close()  # type: ignore[union-attr]
+
+
+_GEVENT_APP = """
+import sqlite3, time
+
+def app(environ, start_response):
+    time.sleep(0.05)  # patched by gevent: the other requests' greenlets run meanwhile
+    db = sqlite3.connect(":memory:")
+    value = environ["QUERY_STRING"].partition("=")[2].replace("%20", " ")
+    rows = db.execute(f"SELECT {value}").fetchall()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [repr(rows).encode()]
+"""
+
+
+def test_gevent_workers_keep_each_requests_inputs_apart(tmp_path: Path) -> None:
+    # Many requests in one process at once, on greenlets: each is judged by its own inputs
+    # (an honest one is never blocked by the attack next to it, nor an attack let through).
+    pytest.importorskip("gevent")
+    from concurrent.futures import ThreadPoolExecutor
+
+    (tmp_path / "app.py").write_text(_GEVENT_APP)
+    port = _free_port()
+    bin_dir = str(Path(sys.executable).parent)
+    env = _env(PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
+    command = ["gunicorn", "app:app", "-k", "gevent", "--bind", f"127.0.0.1:{port}", "-w", "1"]
+    process = subprocess.Popen(
+        [*RASP, "run", "--", *command], cwd=tmp_path, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}/?v="
+        _wait(url + "1", process)
+        values = ["1", "1%20UNION%20SELECT%202"] * 20
+        with ThreadPoolExecutor(max_workers=20) as pool:
+            statuses = list(pool.map(lambda v: _status(url + v), values))
+        assert statuses == [200, 403] * 20
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -16,7 +16,7 @@ from rasp.config import Config, Mode
 from rasp.context import _CURRENT, BodyCapture, RequestContext, current
 from rasp.guard import active_config, contained
 from rasp.middleware._response import blocked_response
-from rasp.report import metrics
+from rasp.report import alerts, metrics
 from rasp.sources import asgi_context
 
 __all__ = ["ASGIMiddleware"]
@@ -98,6 +98,7 @@ class ASGIMiddleware:
             if body.overflowed:
                 contained("metrics", metrics.inputs_skipped, "body_too_large")
             contained("metrics", metrics.request_finished, context.checks, context.check_ns)
+            contained("alerts", alerts.tick)
 
     async def _send_blocked(self, context: RequestContext, scope: Scope, send: Send) -> None:
         assert context.blocked is not None

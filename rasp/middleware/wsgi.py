@@ -17,7 +17,7 @@ from rasp.config import Config, Mode
 from rasp.context import _CURRENT, BodyCapture, RequestContext
 from rasp.guard import active_config, contained
 from rasp.middleware._response import blocked_response
-from rasp.report import metrics
+from rasp.report import alerts, metrics
 from rasp.sources import wsgi_context
 
 __all__ = ["WSGIMiddleware"]
@@ -256,3 +256,4 @@ def _finish(context: RequestContext) -> None:
     if body is not None and body.overflowed:
         contained("metrics", metrics.inputs_skipped, "body_too_large")
     contained("metrics", metrics.request_finished, context.checks, context.check_ns)
+    contained("alerts", alerts.tick)

@@ -34,7 +34,7 @@ from rasp.report import metrics
 if TYPE_CHECKING:
     from rasp.guard import Incident
 
-__all__ = ["ALERT_LOGGER", "JsonFormatter", "configure", "flush", "handle", "reset"]
+__all__ = ["ALERT_LOGGER", "JsonFormatter", "configure", "flush", "handle", "reset", "tick"]
 
 ALERT_LOGGER = "rasp.alerts"
 _alerts = logging.getLogger(ALERT_LOGGER)
@@ -107,6 +107,8 @@ class _Limiter:
         self._windows: OrderedDict[Signature, _Window] = OrderedDict()
         self._site_keys: OrderedDict[tuple[str, ...], set[str]] = OrderedDict()
         self._thread: threading.Thread | None = None
+        self.next_due = float("inf")
+        """When the first pending summary is due (read without the lock: a hint)."""
 
     def signature(self, incident: Incident) -> Signature:
         site = (
@@ -133,35 +135,48 @@ class _Limiter:
         """Whether ``incident`` opens a new window (log it in full) or repeats one (count
         it), and the windows whose summaries are due meanwhile."""
         due: list[_Window] = []
+        starting = None
         with self._lock:
             window = self._windows.get(signature)
-            if window is not None and now - window.started < self.window:
+            repeat = window is not None and now - window.started < self.window
+            if window is not None and repeat:
+                if not window.repeats:
+                    self.next_due = min(self.next_due, window.started + self.window)
                 window.repeats += 1
                 window.last_id = incident.id
                 window.last_input_value = incident.input_value
                 self._windows.move_to_end(signature)
-                self._start_flusher()
-                return False, due
-            if window is not None and window.repeats:
-                due.append(window)
-            opened = self._windows[signature] = _Window.opened(now, incident)
-            opened.input_source = signature[-1]  # query.* when the keys were folded
-            self._windows.move_to_end(signature)
-            while len(self._windows) > self.capacity:
-                _, forgotten = self._windows.popitem(last=False)
-                if forgotten.repeats:
-                    due.append(forgotten)
-            return True, due
+                starting = self._new_flusher()
+            else:
+                if window is not None and window.repeats:
+                    due.append(window)
+                opened = self._windows[signature] = _Window.opened(now, incident)
+                opened.input_source = signature[-1]  # query.* when the keys were folded
+                self._windows.move_to_end(signature)
+                while len(self._windows) > self.capacity:
+                    _, forgotten = self._windows.popitem(last=False)
+                    if forgotten.repeats:
+                        due.append(forgotten)
+        if starting is not None:
+            # Started outside the lock: under gevent, starting a thread switches greenlets,
+            # and another one taking this (real, pre-patch) lock meanwhile would block the
+            # whole process.
+            starting.start()
+        return not repeat, due
 
     def expired(self, now: float, everything: bool = False) -> list[_Window]:
         """Snapshots of the windows with repeats that ended (or of all with repeats); their
         count starts again from 0, and the next attack after the end opens a new window."""
         due: list[_Window] = []
         with self._lock:
+            next_due = float("inf")
             for window in self._windows.values():
                 if window.repeats and (everything or now - window.started >= self.window):
                     due.append(dataclasses.replace(window))
                     window.repeats = 0
+                elif window.repeats:
+                    next_due = min(next_due, window.started + self.window)
+            self.next_due = next_due
         return due
 
     def retire_flusher(self) -> bool:
@@ -173,15 +188,21 @@ class _Limiter:
             self._thread = None
             return True
 
-    def _start_flusher(self) -> None:
-        # Under the lock. A thread of a parent process does not exist in a forked child.
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(
-                target=_flush_loop, name="rasp-alert-summaries", daemon=True
-            )
-            self._thread.start()
+    def _new_flusher(self) -> threading.Thread | None:
+        """Under the lock: the summaries thread to start, unless one runs (a thread of a
+        parent process does not exist in a forked child)."""
+        thread = self._thread
+        if thread is not None and (thread.is_alive() or thread.ident is None):
+            return None  # running, or about to be started by the call that made it
+        if _green():
+            return None  # under gevent, requests' ends write the summaries (see tick)
+        self._thread = threading.Thread(
+            target=_flush_loop, name="rasp-alert-summaries", daemon=True
+        )
+        return self._thread
 
     def reset_after_fork(self) -> None:
+        self.next_due = float("inf")
         self._lock = threading.Lock()
         self._windows = OrderedDict()
         self._site_keys = OrderedDict()
@@ -227,6 +248,25 @@ def flush(everything: bool = False) -> None:
     now = time.monotonic()
     for window in _limiter.expired(now, everything):
         _log_summary(window, now)
+
+
+def tick() -> None:
+    """A request ended: write the summaries that are due. Cheap when none is (one clock
+    read); where no summaries thread runs (gevent), this is what writes them."""
+    if time.monotonic() >= _limiter.next_due:
+        flush()
+
+
+def _green() -> bool:
+    """Is this process's threading patched by gevent? Its greenlets and this module's lock,
+    a real one made before the patching, do not mix in a background thread."""
+    gevent_monkey = sys.modules.get("gevent.monkey")
+    if gevent_monkey is None:
+        return False
+    try:
+        return bool(gevent_monkey.is_module_patched("threading"))
+    except Exception:
+        return True
 
 
 def _flush_loop() -> None:

@@ -393,3 +393,25 @@ def test_pending_summaries_are_written_at_exit() -> None:
     events = [json.loads(line)["event"] for line in done.stderr.splitlines()]
     assert events == ["rasp.attack", "rasp.attack.repeated"]
     assert json.loads(done.stderr.splitlines()[1])["repeats"] == 2
+
+
+def test_without_the_summaries_thread_the_end_of_a_request_writes_them(
+    records: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Under gevent no thread is started (its greenlets and the agent's real lock do not
+    # mix): the end of each request writes the summaries that are due.
+    monkeypatch.setattr(alerts, "_green", lambda: True)
+    _agent(alert_window=0.2)
+    db = _db()
+    try:
+        for _ in range(3):
+            _attack(db)
+        alerts.tick()
+        assert _events(records, "rasp.attack.repeated") == []  # not due yet
+        time.sleep(0.3)
+        assert _events(records, "rasp.attack.repeated") == []  # no thread wrote it
+        alerts.tick()
+        (summary,) = _events(records, "rasp.attack.repeated")
+        assert summary["repeats"] == 2
+    finally:
+        rasp.unprotect()
