@@ -31,7 +31,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 class ASGIMiddleware:
     """Protect an ASGI app: ``app = rasp.ASGIMiddleware(app)`` (or ``rasp.asgi(app)``)."""
 
-    def __init__(self, app: ASGIApp, config: Config | None = None, **settings: Any) -> None:
+    def __init__(self, app: ASGIApp, /, config: Config | None = None, **settings: Any) -> None:
         from rasp import _ensure_protected
 
         _ensure_protected(config, settings)
@@ -52,6 +52,7 @@ class ASGIMiddleware:
             await self.app(scope, receive, send)
             return
         started = False  # whether anything of the response reached the client
+        completed = False  # whether all of it did (then the app runs background tasks)
         held_start: Message | None = None
 
         async def capturing_receive() -> Message:
@@ -61,7 +62,7 @@ class ASGIMiddleware:
             return message
 
         async def guarded_send(message: Message) -> None:
-            nonlocal started, held_start
+            nonlocal started, completed, held_start
             if context.blocked is not None:
                 if started:
                     raise _ResponseAborted
@@ -76,6 +77,8 @@ class ASGIMiddleware:
                 started = True
                 await send(start)
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                completed = True
 
         token = _CURRENT.set(context)
         try:
@@ -87,6 +90,10 @@ class ASGIMiddleware:
                 if context.blocked is None:
                     raise
             if context.blocked is not None:
+                if completed:
+                    # Blocked in a background task run after the response (Starlette's
+                    # BackgroundTasks): the call did not run; nothing is left to abort.
+                    return
                 if started:
                     raise RuntimeError("rasp: attack blocked after the response started; aborted")
                 await self._send_blocked(context, scope, send)

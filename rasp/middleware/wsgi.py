@@ -36,7 +36,7 @@ WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 class WSGIMiddleware:
     """Protect a WSGI app: ``app = rasp.WSGIMiddleware(app)`` (or ``rasp.wsgi(app)``)."""
 
-    def __init__(self, app: WSGIApp, config: Config | None = None, **settings: Any) -> None:
+    def __init__(self, app: WSGIApp, /, config: Config | None = None, **settings: Any) -> None:
         from rasp import _ensure_protected
 
         _ensure_protected(config, settings)

@@ -664,3 +664,56 @@ def test_metrics_endpoint(db_path: str) -> None:
     assert called == []
     assert _request(wrapped, "GET", "/metrics").text == "app"
     assert called == ["/metrics"]
+
+
+def test_a_block_in_a_background_task_after_the_response_is_quiet(tmp_path: Any) -> None:
+    # Starlette runs BackgroundTasks after the response went out: the injected statement
+    # must not run, the attack is counted, and nothing is raised into the server (there
+    # is no response left to abort).
+    from starlette.applications import Starlette
+    from starlette.background import BackgroundTask
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    db_path = str(tmp_path / "bg.db")
+    ran: list[str] = []
+
+    def job(name: str) -> None:
+        db = sqlite3.connect(db_path)
+        try:
+            db.execute(f"INSERT INTO log VALUES ('{name}')")
+            ran.append(name)
+        finally:
+            db.close()
+
+    async def endpoint(request: Any) -> PlainTextResponse:
+        return PlainTextResponse(
+            "queued", background=BackgroundTask(job, request.query_params["q"])
+        )
+
+    setup = sqlite3.connect(db_path)
+    setup.execute("CREATE TABLE log (name TEXT)")
+    setup.close()
+    app = rasp.asgi(Starlette(routes=[Route("/", endpoint)]), Config(alert_window=0))
+    try:
+        attacks = (
+            REGISTRY.get_sample_value(
+                "rasp_attacks_total",
+                {"kind": "sql_injection", "sink": "sqlite3", "action": "blocked", "route": "/"},
+            )
+            or 0.0
+        )
+        response = _request(app, "GET", "/", params={"q": "x'); DELETE FROM log; --"})
+        assert (response.status_code, response.text) == (200, "queued")
+        assert ran == []
+        assert (
+            REGISTRY.get_sample_value(
+                "rasp_attacks_total",
+                {"kind": "sql_injection", "sink": "sqlite3", "action": "blocked", "route": "/"},
+            )
+            == attacks + 1
+        )
+        _request(app, "GET", "/", params={"q": "alice"})
+        assert ran == ["alice"]
+    finally:
+        rasp.unprotect()
