@@ -179,10 +179,13 @@ class _Limiter:
             self.next_due = next_due
         return due
 
-    def retire_flusher(self) -> bool:
-        """Called by the summaries thread: whether it may stop (nothing pending). Decided
-        under the lock a repeat takes to start a thread, so none is left without one."""
+    def retire_flusher(self, thread: threading.Thread) -> bool:
+        """Called by the summaries thread: whether it may stop (nothing pending, or it is
+        not this limiter's thread any more: a reset). Decided under the lock a repeat takes
+        to start a thread, so none is left without one."""
         with self._lock:
+            if self._thread is not thread:
+                return True
             if any(window.repeats for window in self._windows.values()):
                 return False
             self._thread = None
@@ -270,12 +273,13 @@ def _green() -> bool:
 
 
 def _flush_loop() -> None:
+    me = threading.current_thread()
     while True:
         time.sleep(min(1.0, max(_limiter.window, 0.05) / 4))
         try:
+            if _limiter.retire_flusher(me):
+                return  # nothing pending (started again by the next repeat), or reset
             flush()
-            if _limiter.retire_flusher():
-                return  # started again by the next repeat
         except Exception:  # never let the summaries thread die loudly in the host
             from rasp.guard import _internal_error
 
