@@ -169,13 +169,32 @@ def _wait(url: str, process: subprocess.Popen[bytes]) -> None:
     raise AssertionError("the server did not start")
 
 
-@pytest.mark.parametrize("server", ["gunicorn", "uvicorn"])
+_FLASK = """
+import sqlite3
+from flask import Flask, request
+
+app = Flask(__name__)
+
+@app.get("/<kind>/")
+def item(kind):
+    db = sqlite3.connect(":memory:")
+    return {"rows": db.execute(f"SELECT {request.args['q']}").fetchall()}
+"""
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "flask-gunicorn", "uvicorn"])
 def test_run_starts_a_server_protected_and_ctrl_c_stops_it(tmp_path: Path, server: str) -> None:
     port = _free_port()
+    path = "/"
     if server == "gunicorn":
         pytest.importorskip("gunicorn")
         (tmp_path / "app.py").write_text(_APP)
         command = ["gunicorn", "app:app", "--bind", f"127.0.0.1:{port}", "--workers", "2"]
+    elif server == "flask-gunicorn":
+        pytest.importorskip("flask")
+        (tmp_path / "app.py").write_text(_FLASK)
+        command = ["gunicorn", "app:app", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+        path = "/items/"
     else:
         pytest.importorskip("uvicorn")
         pytest.importorskip("starlette")
@@ -184,14 +203,17 @@ def test_run_starts_a_server_protected_and_ctrl_c_stops_it(tmp_path: Path, serve
     bin_dir = str(Path(sys.executable).parent)
     env = _env(PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""), RASP_ALERT_WINDOW="0")
     process = subprocess.Popen(
-        [*RASP, "run", "--", *command], cwd=tmp_path, env=env,
+        [*RASP, "run", "--metrics-path", "/metrics", "--", *command], cwd=tmp_path, env=env,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        url = f"http://127.0.0.1:{port}/"
+        url = f"http://127.0.0.1:{port}{path}"
         _wait(url + "?q=1", process)
         assert _status(url + "?q=1") == 200
         assert _status(url + "?q=1%20UNION%20SELECT%202") == 403
+        if server == "flask-gunicorn":  # the route's template labels the attack
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                assert 'route="/<kind>/"' in r.read().decode()
         process.send_signal(signal.SIGINT)  # the exec'd server is this very process
         assert process.wait(timeout=30) == 0
         assert b'"event":"rasp.attack"' in process.stderr.read()  # type: ignore[union-attr]
