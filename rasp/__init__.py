@@ -74,7 +74,7 @@ def _report_setup(config: Config) -> None:
     )
     metrics.agent_info(__version__, config.mode.value, families)
     metrics.mirror_to_otel(config.otel_metrics)
-    if config.metrics_port is not None:
+    if config.metrics_port is not None and not exposition.gunicorn_master():
         exposition.serve_port(config.metrics_port, config.metrics_address)
 
 

@@ -71,6 +71,49 @@ def _django_resolved(
     return match
 
 
+def _django_response(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    # BaseHandler.get_response(self, request): a block raised through Django becomes the
+    # 403 as a Django response, so Django ends the request as usual (response.close(),
+    # request_finished, database connections closed) instead of seeing an exception.
+    try:
+        return wrapped(*args, **kwargs)
+    except BaseException:
+        response = _django_blocked(args[0] if args else kwargs.get("request"))
+        if response is None:
+            raise
+        return response
+
+
+async def _django_response_async(
+    wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    except BaseException:
+        response = _django_blocked(args[0] if args else kwargs.get("request"))
+        if response is None:
+            raise
+        return response
+
+
+def _django_blocked(request: Any) -> Any:
+    context = current()
+    if context is None or context.blocked is None:
+        return None
+    from django.http import HttpResponse  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+    from rasp.middleware._response import blocked_response
+
+    accept = getattr(request, "headers", {}).get("Accept", "") if request is not None else ""
+    status, headers, body = blocked_response(context.blocked, accept)
+    response = HttpResponse(body, status=int(status.split(" ", 1)[0]))
+    for name, value in headers:
+        response[name] = value
+    return response
+
+
 def _gunicorn_app(
     wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
@@ -124,6 +167,12 @@ PATCHES = (
     Patch("django.core.handlers.wsgi", "WSGIHandler.__call__", _wrap(_wsgi_entry)),
     Patch("django.core.handlers.asgi", "ASGIHandler.__call__", _wrap(_asgi_entry)),
     Patch("django.core.handlers.base", "BaseHandler.resolve_request", _wrap(_django_resolved)),
+    Patch("django.core.handlers.base", "BaseHandler.get_response", _wrap(_django_response)),
+    Patch(
+        "django.core.handlers.base",
+        "BaseHandler.get_response_async",
+        _wrap(_django_response_async),
+    ),
     Patch("starlette.applications", "Starlette.__call__", _wrap(_asgi_entry)),
     Patch("starlette.routing", "Mount.handle", _wrap(_mount)),
     # The servers: any app they serve, with or without a framework.

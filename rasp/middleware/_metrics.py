@@ -15,6 +15,9 @@ __all__ = ["metrics_registry"]
 
 
 def metrics_registry() -> CollectorRegistry:
+    from rasp.report import metrics
+
+    metrics.ensure()  # created on first use: a scrape before any request still shows them
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir"):
         from prometheus_client import multiprocess
 

@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 
-__all__ = ["serve_port"]
+__all__ = ["gunicorn_master", "serve_port"]
 
 _log = logging.getLogger("rasp")
 _lock = threading.Lock()
@@ -47,3 +47,13 @@ def _multiprocess() -> bool:
     return bool(
         os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
     )
+
+
+def gunicorn_master() -> bool:
+    """Is this process a gunicorn master starting up (``rasp run -- gunicorn ...``)? Its
+    workers are forks that serve the requests; the port is served from the master by
+    :mod:`rasp.gunicorn` (``-c python:rasp.gunicorn``), with every worker's metrics."""
+    import sys
+
+    argv0 = (sys.argv or [""])[0].replace("\\", "/")
+    return argv0.endswith(("/gunicorn", "gunicorn/__main__.py")) or argv0 == "gunicorn"

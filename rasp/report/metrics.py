@@ -23,6 +23,7 @@ __all__ = [
     "alert",
     "alert_suppressed",
     "attack",
+    "ensure",
     "inputs_skipped",
     "internal_error",
     "mirror_to_otel",
@@ -148,7 +149,14 @@ def _get() -> _Metrics:
         with _lock:
             if _metrics is None:
                 _metrics = _Metrics()
+                if _pending_info is not None:
+                    _set_info(_metrics, _pending_info)
     return _metrics
+
+
+def ensure() -> None:
+    """Create the metrics now (they are created on first use otherwise)."""
+    _get()
 
 
 def attack(kind: str, sink: str, action: str, route: str | None) -> None:
@@ -198,13 +206,23 @@ def alert_suppressed(kind: str) -> None:
 
 
 _info_labels: tuple[str, str, str] | None = None
+_pending_info: tuple[str, str, str] | None = None
 
 
 def agent_info(version: str, mode: str, sinks: str) -> None:
-    """Set the info series to 1; an earlier one (another mode) goes to 0 and is removed."""
+    """Set the info series to 1 (an earlier one, another mode, goes to 0 and is removed),
+    now if the metrics exist, else when they are first used: ``rasp.protect()`` must not
+    import prometheus_client in a gunicorn master before :mod:`rasp.gunicorn` has chosen
+    multiprocess mode."""
+    global _pending_info
+    _pending_info = (version, mode, sinks)
+    if _metrics is not None:
+        _set_info(_metrics, _pending_info)
+
+
+def _set_info(metrics: _Metrics, labels: tuple[str, str, str]) -> None:
     global _info_labels
-    gauge = _get().info
-    labels = (version, mode, sinks)
+    gauge = metrics.info
     if _info_labels is not None and _info_labels != labels:
         gauge.labels(*_info_labels).set(0)  # a multiprocess file keeps it: make it 0 there
         if not _multiprocess():  # where prometheus_client cannot remove a series

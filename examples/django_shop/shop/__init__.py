@@ -1,0 +1,1 @@
+"""A small Django shop on SQLite, vulnerable to injections on purpose (see ../README.md)."""
