@@ -151,3 +151,42 @@ def test_protect_and_unprotect_cycles_leave_everything_as_it_was() -> None:
         rasp.unprotect()
         after = _everything_patched()
         assert [key for key in before if after[key] is not before[key]] == []
+
+
+_DJANGO_ENDS_THE_REQUEST = """
+import os, sys
+sys.path.insert(0, sys.argv[1])
+os.environ["DJANGO_SETTINGS_MODULE"] = "shop.settings"  # the plain settings: no middleware
+os.environ["SHOP_DB"] = sys.argv[2]
+import rasp
+rasp.protect(rasp.Config(alert_window=0))
+from django.core import signals
+from django.db import connection
+from shop.wsgi import application
+seen = []
+signals.request_finished.connect(lambda **kw: seen.append("finished"), weak=False)
+statuses = []
+environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/products", "SERVER_NAME": "127.0.0.1",
+           "SERVER_PORT": "80", "wsgi.url_scheme": "http", "wsgi.input": __import__("io").BytesIO(),
+           "QUERY_STRING": "name=x%27%20OR%201=1--"}
+body = application(environ, lambda status, headers, exc=None: statuses.append(status))
+b"".join(body)
+body.close()
+print(statuses[0], seen, connection.connection is None)
+"""
+
+
+def test_a_block_in_django_ends_the_request_as_django_does(tmp_path: Any) -> None:
+    # With no middleware of the agent's in MIDDLEWARE (rasp run, protect() alone): Django
+    # still sends request_finished, which closes its database connection.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("django")
+    example = Path(__file__).resolve().parents[1] / "examples" / "django_shop"
+    done = subprocess.run(
+        [sys.executable, "-c", _DJANGO_ENDS_THE_REQUEST, str(example), str(tmp_path / "s.db")],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.stdout.split() == ["403", "Forbidden", "['finished']", "True"], done.stderr
