@@ -13,10 +13,10 @@ resolver for the metrics label.
 
 from __future__ import annotations
 
-import weakref
-from functools import partial
+from collections.abc import Mapping
 from typing import Any
 
+from rasp import sinks
 from rasp.context import current
 from rasp.sinks import Patch
 from rasp.sinks._wrapper import Guarded
@@ -24,22 +24,18 @@ from rasp.sinks._wrapper import Guarded
 __all__ = ["PATCHES"]
 
 _ENVIRON_KEY = "rasp.context"  # as set by the WSGI middleware
-_wsgi_middlewares: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-_asgi_middlewares: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def _wsgi_entry(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    # Flask.wsgi_app(self, environ, start_response), WSGIHandler.__call__(self, environ, ...)
+    # Flask.wsgi_app(self, environ, start_response), WSGIHandler.__call__(self, environ, ...).
+    # ``wrapped`` is the original, bound: the middleware serves it, made for this request
+    # (nothing kept per app: no reference that would keep an app alive, no hashing).
     environ = args[0] if args else kwargs.get("environ")
-    if instance is None or not isinstance(environ, dict) or _ENVIRON_KEY in environ:
+    if not sinks._active or not isinstance(environ, dict) or _ENVIRON_KEY in environ:
         return wrapped(*args, **kwargs)
-    middleware = _wsgi_middlewares.get(instance)
-    if middleware is None:
-        from rasp.middleware.wsgi import WSGIMiddleware
+    from rasp.middleware.wsgi import WSGIMiddleware
 
-        middleware = WSGIMiddleware(partial(wrapped.__func__, instance))
-        _wsgi_middlewares[instance] = middleware
-    return middleware(*args, **kwargs)
+    return WSGIMiddleware(wrapped)(*args, **kwargs)
 
 
 def _asgi_entry(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -47,15 +43,11 @@ def _asgi_entry(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict
     # Not a coroutine function itself: a call with the wrong arguments raises at once, as
     # the original does (uvicorn calls the app with none to tell a factory from an app).
     scope = args[0] if args else kwargs.get("scope")
-    if instance is None or not isinstance(scope, dict) or current() is not None:
+    if not sinks._active or not isinstance(scope, Mapping) or current() is not None:
         return wrapped(*args, **kwargs)
-    middleware = _asgi_middlewares.get(instance)
-    if middleware is None:
-        from rasp.middleware.asgi import ASGIMiddleware
+    from rasp.middleware.asgi import ASGIMiddleware
 
-        middleware = ASGIMiddleware(partial(wrapped.__func__, instance))
-        _asgi_middlewares[instance] = middleware
-    return middleware(*args, **kwargs)
+    return ASGIMiddleware(wrapped)(*args, **kwargs)
 
 
 def _django_resolved(
@@ -119,20 +111,29 @@ def _gunicorn_app(
 ) -> Any:
     # BaseApplication.wsgi(self) -> the app a worker serves: any WSGI app, framework or not.
     app = wrapped(*args, **kwargs)
+    from rasp.middleware.asgi import ASGIMiddleware
     from rasp.middleware.wsgi import WSGIMiddleware
 
-    if app is None or isinstance(app, WSGIMiddleware) or _is_asgi_worker(instance):
+    if app is None or isinstance(app, (WSGIMiddleware, ASGIMiddleware)):
         return app
-    wrapped_app = WSGIMiddleware(app)
+    interface = _worker_interface(instance)
+    if interface == "uvicorn":
+        return app  # uvicorn's worker loads it through uvicorn's Config: wrapped there
+    wrapped_app: Any = ASGIMiddleware(app) if interface == "asgi" else WSGIMiddleware(app)
     if getattr(instance, "callable", None) is app:
         instance.callable = wrapped_app  # what the next call returns, and the worker keeps
     return wrapped_app
 
 
-def _is_asgi_worker(application: Any) -> bool:
-    # Under uvicorn's gunicorn worker the app is ASGI: uvicorn's own loading wraps it.
-    worker_class = str(getattr(getattr(application, "cfg", None), "worker_class_str", ""))
-    return "uvicorn" in worker_class.lower()
+def _worker_interface(application: Any) -> str:
+    """What gunicorn's worker serves: ``uvicorn`` (uvicorn's worker, ASGI, loaded by
+    uvicorn's Config), ``asgi`` (gunicorn's own ASGI worker) or ``wsgi``."""
+    worker_class = str(getattr(getattr(application, "cfg", None), "worker_class_str", "")).lower()
+    if "uvicorn" in worker_class:
+        return "uvicorn"
+    if worker_class == "asgi" or "asgi" in worker_class.rsplit(".", 1)[-1]:
+        return "asgi"
+    return "wsgi"
 
 
 def _uvicorn_load(

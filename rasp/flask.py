@@ -5,7 +5,8 @@ Settings come from ``app.config["RASP"]`` (a dict of the agent's settings, e.g.
 raises :class:`rasp.ConfigError` when the app is set up. Route templates (``/items/<id>``)
 label the metrics and the view's arguments are inputs of their own (``path.<name>``).
 ``rasp.protect()`` alone (or ``rasp run``) protects a Flask app too; the extension makes it
-explicit and configurable per app, and never wraps an app twice.
+explicit and reads the settings from the app's config. There is one agent per process: the
+settings of the last app set up apply to every app in it. It never wraps an app twice.
 """
 
 from __future__ import annotations

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from servers import free_port
 
 RASP = [sys.executable, "-m", "rasp.cli"]
 BOOTSTRAP = str(Path(__file__).resolve().parents[1] / "rasp" / "_bootstrap")
@@ -91,12 +91,31 @@ def test_run_of_a_missing_program(tmp_path: Path) -> None:
 def test_the_sitecustomize_it_hides_still_runs(tmp_path: Path) -> None:
     theirs = tmp_path / "theirs"
     theirs.mkdir()
-    (theirs / "sitecustomize.py").write_text("import os\nos.environ['THEIRS_RAN'] = 'yes'\n")
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "their_module.py").write_text("VALUE = 'found'\n")
+    # What it does to sys.path stays done (Nix's sitecustomize adds site directories).
+    (theirs / "sitecustomize.py").write_text(
+        f"import os, sys\nos.environ['THEIRS_RAN'] = 'yes'\nsys.path.append({str(extra)!r})\n"
+    )
     probe = (
         "import os, rasp.sinks; print(os.environ.get('THEIRS_RAN'), bool(rasp.sinks.installed()))"
     )
+    probe += "; import their_module; print(their_module.VALUE)"
     done = _rasp("run", "--", sys.executable, "-c", probe, cwd=tmp_path, PYTHONPATH=str(theirs))
-    assert done.stdout.split() == ["yes", "True"], done.stderr
+    assert done.stdout.split() == ["yes", "True", "found"], done.stderr
+
+
+def test_a_python_without_the_agent_started_by_the_program_is_left_alone(tmp_path: Path) -> None:
+    # It inherits PYTHONPATH (so the bootstrap) and RASP_FAIL_CLOSED, but has no rasp.
+    import venv
+
+    venv.create(tmp_path / "bare", with_pip=False)
+    bare = str(tmp_path / "bare" / "bin" / "python")
+    program = f"import subprocess; print(subprocess.run([{bare!r}, '-c', 'print(42)']).returncode)"
+    done = _rasp("run", "--", sys.executable, "-c", program, cwd=tmp_path, RASP_FAIL_CLOSED="1")
+    assert (done.returncode, done.stdout.split()) == (0, ["42", "0"]), done.stderr
+    assert "rasp" not in done.stderr
 
 
 @pytest.mark.parametrize(("fail_closed", "status"), [("", 0), ("true", 3)])
@@ -143,12 +162,6 @@ app = Starlette(routes=[Route("/", item)])
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _status(url: str) -> int:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -182,9 +195,9 @@ def item(kind):
 """
 
 
-@pytest.mark.parametrize("server", ["gunicorn", "flask-gunicorn", "uvicorn"])
+@pytest.mark.parametrize("server", ["gunicorn", "flask-gunicorn", "uvicorn", "gunicorn-asgi"])
 def test_run_starts_a_server_protected_and_ctrl_c_stops_it(tmp_path: Path, server: str) -> None:
-    port = _free_port()
+    port = free_port()
     path = "/"
     if server == "gunicorn":
         pytest.importorskip("gunicorn")
@@ -195,6 +208,11 @@ def test_run_starts_a_server_protected_and_ctrl_c_stops_it(tmp_path: Path, serve
         (tmp_path / "app.py").write_text(_FLASK)
         command = ["gunicorn", "app:app", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
         path = "/items/"
+    elif server == "gunicorn-asgi":  # gunicorn's own ASGI worker
+        pytest.importorskip("gunicorn.workers.gasgi")
+        pytest.importorskip("starlette")
+        (tmp_path / "app.py").write_text(_STARLETTE)
+        command = ["gunicorn", "app:app", "-k", "asgi", "--bind", f"127.0.0.1:{port}"]
     else:
         pytest.importorskip("uvicorn")
         pytest.importorskip("starlette")
@@ -244,7 +262,7 @@ def test_gevent_workers_keep_each_requests_inputs_apart(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     (tmp_path / "app.py").write_text(_GEVENT_APP)
-    port = _free_port()
+    port = free_port()
     bin_dir = str(Path(sys.executable).parent)
     env = _env(PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
     command = ["gunicorn", "app:app", "-k", "gevent", "--bind", f"127.0.0.1:{port}", "-w", "1"]

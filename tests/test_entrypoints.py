@@ -190,3 +190,43 @@ def test_a_block_in_django_ends_the_request_as_django_does(tmp_path: Any) -> Non
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert done.stdout.split() == ["403", "Forbidden", "['finished']", "True"], done.stderr
+
+
+def test_unprotect_stays_undone_for_an_app_that_kept_its_wsgi_app() -> None:
+    # app.wsgi_app = ProxyFix(app.wsgi_app) keeps the bound entry point: after
+    # unprotect() its requests run unjudged, and do not put the guards back.
+    rasp.protect(rasp.Config())
+    app = _flask_app()
+    kept = app.wsgi_app
+    rasp.unprotect()
+    app.wsgi_app = kept
+    assert _get(app, f"/items/{ATTACK}").status_code == 200
+    assert sinks.installed() == []
+
+
+def test_the_entry_point_called_through_the_class_works(protected: rasp.Config) -> None:
+    flask = pytest.importorskip("flask")
+    app = _flask_app()
+    statuses: list[str] = []
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": f"/items/{ATTACK}", "SERVER_NAME": "x",
+               "SERVER_PORT": "80", "wsgi.url_scheme": "http"}  # fmt: skip
+    body = flask.Flask.wsgi_app(app, environ, lambda s, h, e=None: statuses.append(s))
+    b"".join(body)
+    body.close()  # type: ignore[attr-defined]
+    assert statuses == ["403 Forbidden"]
+
+
+def test_unhashable_apps_are_served(protected: rasp.Config) -> None:
+    flask = pytest.importorskip("flask")
+
+    class Comparable(flask.Flask):  # type: ignore[misc]
+        def __eq__(self, other: object) -> bool:
+            return other is self
+
+    app = Comparable(__name__)
+
+    @app.get("/")
+    def home() -> str:
+        return "ok"
+
+    assert _get(app, "/").status_code == 200

@@ -55,5 +55,9 @@ def gunicorn_master() -> bool:
     :mod:`rasp.gunicorn` (``-c python:rasp.gunicorn``), with every worker's metrics."""
     import sys
 
-    argv0 = (sys.argv or [""])[0].replace("\\", "/")
-    return argv0.endswith(("/gunicorn", "gunicorn/__main__.py")) or argv0 == "gunicorn"
+    # orig_argv: ``python -m gunicorn`` shows as ["-m", ...] in sys.argv at start-up.
+    argv = [arg.replace("\\", "/") for arg in getattr(sys, "orig_argv", sys.argv)[:3]]
+    if "-m" in argv and "gunicorn" in argv:
+        return True
+    return any(arg.endswith(("/gunicorn", "gunicorn/__main__.py")) or arg == "gunicorn"
+               for arg in argv[:2])  # fmt: skip
