@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import http.server
 import importlib.util
-import json
 import os
-import socket
 import sqlite3
-import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -21,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from servers import stop, wait_ready
+from servers import Server, free_port, running
 
 ROOT = Path(__file__).resolve().parents[2]
 TRUSTED_HOST = "127.0.0.2"
@@ -33,19 +29,13 @@ EXAMPLES = ROOT / "examples"
 
 
 @dataclass
-class Shop:
+class Shop(Server):
     """A running example shop: its address, its database file and its stderr."""
 
-    name: str
-    url: str
     db_path: Path
-    stderr_path: Path
     mode: str
     seeded_canary = ((1, "canary-secret-1"), (2, "canary-secret-2"))
     """The canary rows the shop seeds at start; no attack may change them."""
-
-    def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=20.0, **kwargs)
 
     def canary(self) -> tuple[tuple[int, str], ...]:
         """The canary rows, read through a connection of the test's own (raises if gone)."""
@@ -55,34 +45,6 @@ class Shop:
             return tuple(rows)
         finally:
             connection.close()
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
-
-    def alerts(self, since: int = 0) -> list[dict[str, Any]]:
-        """The JSON alert lines written to stderr (after byte offset ``since``)."""
-        with self.stderr_path.open("rb") as handle:
-            handle.seek(since)
-            text = handle.read().decode("utf-8", errors="replace")
-        found = []
-        for line in text.splitlines():
-            if line.startswith("{"):
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if record.get("event") == "rasp.attack":
-                    found.append(record)
-        return found
-
-    def stderr_size(self) -> int:
-        return self.stderr_path.stat().st_size
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _require(*modules: str) -> None:
@@ -101,7 +63,7 @@ def _serve(
     env_extra: dict[str, str],
 ) -> Iterator[Shop]:
     workdir = tmp_path_factory.mktemp(name)
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RASP_", "PROMETHEUS_"))}
     env.pop("prometheus_multiproc_dir", None)
     env.update(
@@ -121,17 +83,9 @@ def _serve(
         stderr_path=workdir / "stderr.log",
         mode=env.get("RASP_MODE", "block"),
     )
-    with shop.stderr_path.open("wb") as stderr:
-        # cwd is the temp dir so no pyproject.toml [tool.rasp] of the checkout applies.
-        process = subprocess.Popen(
-            args, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=stderr,
-        )  # fmt: skip
-    try:
-        wait_ready(shop, process, "/products/1")
+    # cwd is the temp dir so no pyproject.toml [tool.rasp] of the checkout applies.
+    with running(shop, args, workdir, env, "/products/1"):
         yield shop
-    finally:
-        stop(process)
 
 
 def _gunicorn(*extra: str) -> list[str]:

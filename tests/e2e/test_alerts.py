@@ -27,18 +27,8 @@ def windowed_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
 
 
 def _records(shop: Shop, since: int) -> list[dict[str, Any]]:
-    import json
-
-    with shop.stderr_path.open("rb") as handle:
-        handle.seek(since)
-        lines = handle.read().decode("utf-8", errors="replace").splitlines()
-    found = []
-    for line in lines:
-        if line.startswith("{"):
-            try:
-                found.append(json.loads(line))
-            except ValueError:
-                continue
+    """The attack alerts and their summaries written after byte offset ``since``."""
+    found = shop.alerts(since, event=None)
     return [r for r in found if str(r.get("event", "")).startswith("rasp.attack")]
 
 

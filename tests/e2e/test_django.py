@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from servers import stop, wait_ready
+from servers import Server, free_port, running
 
 if TYPE_CHECKING:
     from .conftest import Canary
@@ -56,29 +55,14 @@ SETUPS = {
 
 
 @dataclass
-class DjangoShop:
-    name: str
-    url: str
+class DjangoShop(Server):
     workdir: Path
-    stderr_path: Path
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=20.0)
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
-
-    def stderr_size(self) -> int:
-        return self.stderr_path.stat().st_size
 
     def alert(self, since: int, incident: str) -> dict[str, Any]:
         """The JSON alert line of ``incident``, written after byte offset ``since``."""
-        with self.stderr_path.open("rb") as handle:
-            handle.seek(since)
-            lines = handle.read().decode("utf-8", errors="replace").splitlines()
-        found = [json.loads(line) for line in lines if incident in line and line.startswith("{")]
+        found = [alert for alert in self.alerts(since) if alert.get("id") == incident]
         assert len(found) == 1, self.stderr()
-        return found[0]  # type: ignore[no-any-return]
+        return found[0]
 
     def canary(self) -> list[tuple[int, str]]:
         connection = sqlite3.connect(self.workdir / "shop.db", timeout=30)
@@ -106,12 +90,6 @@ def _environment(workdir: Path, settings: str) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module", params=list(SETUPS))
 def shop(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -120,20 +98,12 @@ def shop(
         pytest.importorskip(module)
     command, settings = SETUPS[request.param]
     workdir = tmp_path_factory.mktemp(request.param)
-    port = _free_port()
-    shop = DjangoShop(request.param, f"http://127.0.0.1:{port}", workdir, workdir / "stderr.log")
+    port = free_port()
+    shop = DjangoShop(request.param, f"http://127.0.0.1:{port}", workdir / "stderr.log", workdir)
     args = [sys.executable, "-m", *(a.replace("{port}", str(port)) for a in command)]
-    with shop.stderr_path.open("wb") as stderr:
-        # cwd is the temp dir so no pyproject.toml [tool.rasp] of the checkout applies.
-        process = subprocess.Popen(
-            args, cwd=workdir, env=_environment(workdir, settings), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=stderr,
-        )  # fmt: skip
-    try:
-        wait_ready(shop, process, "/products/1")
+    # cwd is the temp dir so no pyproject.toml [tool.rasp] of the checkout applies.
+    with running(shop, args, workdir, _environment(workdir, settings), "/products/1"):
         yield shop
-    finally:
-        stop(process)
     # No error of the agent's own (fail open, logged) nor an exception out of the app.
     for marker in ("rasp: internal error", "Error handling request", "Exception in ASGI"):
         assert marker not in shop.stderr(), shop.stderr()

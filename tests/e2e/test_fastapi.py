@@ -16,10 +16,8 @@ apps unprotected; every attack test must then fail (the attacks are real).
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -31,7 +29,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from servers import stop, wait_ready
+from servers import Server, free_port, start, stop, wait_ready
 
 if TYPE_CHECKING:
     from .conftest import Canary
@@ -67,41 +65,14 @@ ROUTES = {"/health", "/items", "/items/{item_id}", "/items/search", "/safe/items
 
 
 @dataclass
-class Service:
-    name: str
-    url: str
+class Service(Server):
     dsn: str
     prefix: str
     workdir: Path
-    stderr_path: Path
 
     @property
     def canary_table(self) -> str:
         return f"{self.prefix}canary"
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=20.0)
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
-
-    def stderr_size(self) -> int:
-        return self.stderr_path.stat().st_size
-
-    def alerts(self, since: int) -> list[dict[str, Any]]:
-        """The JSON attack alerts written to stderr after byte offset ``since``."""
-        with self.stderr_path.open("rb") as handle:
-            handle.seek(since)
-            lines = handle.read().decode("utf-8", errors="replace").splitlines()
-        found = []
-        for line in lines:
-            try:
-                record = json.loads(line) if line.startswith("{") else None
-            except ValueError:  # a line being written
-                continue
-            if record is not None and record.get("event") == "rasp.attack":
-                found.append(record)
-        return found
 
     def canary(self) -> tuple[tuple[int, str], ...] | str:
         """The canary rows through a connection of the test's own (or why they are gone)."""
@@ -127,12 +98,6 @@ class Service:
                 connection.execute(f"DROP TABLE IF EXISTS {self.prefix}{table}")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def services(
     postgres_dsn: str, tmp_path_factory: pytest.TempPathFactory
@@ -143,7 +108,7 @@ def services(
     try:
         for name, command in SETUPS.items():
             workdir = tmp_path_factory.mktemp(f"fastapi-{name}")
-            port = _free_port()
+            port = free_port()
             service = Service(
                 name=f"fastapi {name}", url=f"http://127.0.0.1:{port}", dsn=postgres_dsn,
                 prefix=f"fapi_{os.getpid()}_{name.replace('-', '_')}_", workdir=workdir,
@@ -162,12 +127,8 @@ def services(
                 "RASP_SSRF_ALLOW": TRUSTED_HOST,
             }
             args = [arg.replace("{port}", str(port)) for arg in command]
-            with service.stderr_path.open("wb") as stderr:
-                # cwd is the temp dir so no pyproject.toml [tool.rasp] of the checkout applies.
-                process = subprocess.Popen(
-                    args, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL, stderr=stderr,
-                )  # fmt: skip
+            # cwd is the temp dir so no pyproject.toml [tool.rasp] of the checkout applies.
+            process = start(service, args, workdir, env)
             started[name] = service, process
         for service, process in started.values():  # started together, so waited for together
             wait_ready(service, process, "/health")

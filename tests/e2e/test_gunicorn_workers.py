@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ import pytest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
-from servers import stop, wait_ready
+from servers import Server, free_port, running
 
 pytest.importorskip("gunicorn", reason="the gunicorn tests need gunicorn (pip install -e .[test])")
 pytest.importorskip("flask", reason="the gunicorn tests need flask (pip install -e .[test])")
@@ -40,23 +39,8 @@ STALE_ATTACKS = 1000.0
 
 
 @dataclass
-class Gunicorn:
-    name: str
-    url: str
+class Gunicorn(Server):
     pid: int
-    stderr_path: Path
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=20.0)
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(workdir: Path, **extra: str) -> dict[str, str]:
@@ -80,20 +64,13 @@ def _command(workers: int) -> list[str]:
 
 @contextmanager
 def _gunicorn(workdir: Path, env: dict[str, str], workers: int = WORKERS) -> Iterator[Gunicorn]:
-    port = _free_port()
-    server = Gunicorn("gunicorn", f"http://127.0.0.1:{port}", 0, workdir / "stderr.log")
-    with server.stderr_path.open("wb") as stderr:
-        # cwd is the temp dir so no pyproject.toml [tool.rasp] of the checkout applies.
-        process = subprocess.Popen(
-            [*_command(workers), "--bind", f"127.0.0.1:{port}"], cwd=workdir, env=env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
-        )  # fmt: skip
-    server.pid = process.pid
-    try:
-        wait_ready(server, process, "/products/1")
+    port = free_port()
+    server = Gunicorn("gunicorn", f"http://127.0.0.1:{port}", workdir / "stderr.log", 0)
+    args = [*_command(workers), "--bind", f"127.0.0.1:{port}"]
+    # cwd is the temp dir so no pyproject.toml [tool.rasp] of the checkout applies.
+    with running(server, args, workdir, env, "/products/1") as process:
+        server.pid = process.pid
         yield server
-    finally:
-        stop(process)
 
 
 def _blocked_sql(samples: Iterable[Sample]) -> float:
@@ -201,7 +178,7 @@ def test_config_module_sets_only_the_hooks(tmp_path: Path) -> None:
 def test_invalid_metrics_port_stops_gunicorn_at_start(tmp_path: Path) -> None:
     env = _env(tmp_path, RASP_METRICS_PORT="nine", PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
     result = subprocess.run(
-        [*_command(1), "--bind", f"127.0.0.1:{_free_port()}"], env=env, cwd=tmp_path,
+        [*_command(1), "--bind", f"127.0.0.1:{free_port()}"], env=env, cwd=tmp_path,
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20,
     )  # fmt: skip
     assert result.returncode != 0
@@ -212,7 +189,7 @@ def test_one_scrape_adds_up_every_worker(tmp_path: Path) -> None:
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
     stale = _stale_counter_file(metrics_dir, tmp_path)
-    metrics_port = _free_port()
+    metrics_port = free_port()
     env = _env(tmp_path, PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
                RASP_METRICS_PORT=str(metrics_port))  # fmt: skip
     master_url = f"http://127.0.0.1:{metrics_port}/metrics"

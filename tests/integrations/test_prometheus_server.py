@@ -12,19 +12,15 @@ import json
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
-from servers import stop, wait_ready
+from servers import Server, free_port, running
 
 ROOT = Path(__file__).resolve().parents[2]
 INTEGRATIONS = ROOT / "integrations"
@@ -32,6 +28,7 @@ RULES = INTEGRATIONS / "prometheus" / "rules.yml"
 SHOP = ROOT / "examples" / "flask_shop"
 ATTACKS = 5
 POLL_TIMEOUT = 30.0
+CLIENT_TIMEOUT = 10.0
 # What the dashboard's variables and interval macros stand for in these queries.
 # Metrics these requests leave at nothing: their panels may be empty.
 QUIET = frozenset(
@@ -45,44 +42,8 @@ GRAFANA_MACROS = {
 }
 
 
-@dataclass
-class Process:
-    """A server the test started: its name and address, and its stderr in a file."""
-
-    name: str
-    url: str
-    stderr_path: Path
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10.0)
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start(
-    server: Process, args: list[str], cwd: Path, env: dict[str, str] | None = None, probe: str = "/"
-) -> Iterator[Process]:
-    with server.stderr_path.open("wb") as stderr:
-        process = subprocess.Popen(
-            args, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=stderr,
-        )  # fmt: skip
-    try:
-        wait_ready(server, process, probe)
-        yield server
-    finally:
-        stop(process)
-
-
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The Flask shop under gunicorn, block mode, metrics at /metrics."""
     missing = [name for name in ("gunicorn", "flask") if importlib.util.find_spec(name) is None]
     if missing:
@@ -98,16 +59,18 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
         RASP_METRICS_PATH="/metrics",
         PROMETHEUS_MULTIPROC_DIR=str(workdir / "prometheus"),
     )
-    port = _free_port()
+    port = free_port()
     args = [sys.executable, "-m", "gunicorn", "app:app", "--bind", f"127.0.0.1:{port}",
             "--workers", "2", "--log-level", "warning"]  # fmt: skip
-    server = Process("flask shop", f"http://127.0.0.1:{port}", workdir / "stderr.log")
+    url = f"http://127.0.0.1:{port}"
+    server = Server("flask shop", url, workdir / "stderr.log", timeout=CLIENT_TIMEOUT)
     # cwd is the temp dir so no pyproject.toml [tool.rasp] of the checkout applies.
-    yield from _start(server, args, workdir, env, probe="/products/1")
+    with running(server, args, workdir, env, "/products/1"):
+        yield server
 
 
 @pytest.fixture(scope="module")
-def prometheus(shop: Process, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Process]:
+def prometheus(shop: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Prometheus scraping the shop with scrape.yml's rasp-app job, every second."""
     binary = shutil.which("prometheus")
     if binary is None:
@@ -123,7 +86,7 @@ def prometheus(shop: Process, tmp_path_factory: pytest.TempPathFactory) -> Itera
         "scrape_configs": [job],
     }
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
-    port = _free_port()
+    port = free_port()
     args = [
         binary,
         f"--config.file={workdir / 'prometheus.yml'}",
@@ -131,12 +94,14 @@ def prometheus(shop: Process, tmp_path_factory: pytest.TempPathFactory) -> Itera
         f"--web.listen-address=127.0.0.1:{port}",
         "--log.level=warn",
     ]
-    server = Process("prometheus", f"http://127.0.0.1:{port}", workdir / "stderr.log")
-    yield from _start(server, args, workdir, probe="/-/ready")
+    url = f"http://127.0.0.1:{port}"
+    server = Server("prometheus", url, workdir / "stderr.log", timeout=CLIENT_TIMEOUT)
+    with running(server, args, workdir, None, "/-/ready"):
+        yield server
 
 
 @pytest.fixture(scope="module")
-def attacked(shop: Process, prometheus: Process) -> Process:
+def attacked(shop: Server, prometheus: Server) -> Server:
     """The shop after ATTACKS blocked SQL injections (and one honest request)."""
     with shop.client() as client:
         for i in range(ATTACKS):
@@ -146,7 +111,7 @@ def attacked(shop: Process, prometheus: Process) -> Process:
     return prometheus
 
 
-def _api(prometheus: Process, path: str, **params: str) -> Any:
+def _api(prometheus: Server, path: str, **params: str) -> Any:
     with prometheus.client() as client:
         response = client.get(f"/api/v1/{path}", params=params)
     body = response.json()
@@ -165,7 +130,7 @@ def _poll(what: str, get: Callable[[], Any], done: Callable[[Any], bool]) -> Any
         time.sleep(0.25)
 
 
-def _query(prometheus: Process, expr: str) -> list[dict[str, Any]]:
+def _query(prometheus: Server, expr: str) -> list[dict[str, Any]]:
     return _api(prometheus, "query", query=expr)["result"]  # type: ignore[no-any-return]
 
 
@@ -173,7 +138,7 @@ def _value(result: list[dict[str, Any]]) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
-def test_prometheus_counts_the_blocked_attacks(attacked: Process) -> None:
+def test_prometheus_counts_the_blocked_attacks(attacked: Server) -> None:
     expr = 'sum(rasp_attacks_total{kind="sql_injection"})'
     result = _poll(
         f"{expr} never reached {ATTACKS}",
@@ -191,7 +156,7 @@ def test_prometheus_counts_the_blocked_attacks(attacked: Process) -> None:
     assert served is not None and served >= ATTACKS + 1
 
 
-def test_rules_load_and_evaluate(attacked: Process) -> None:
+def test_rules_load_and_evaluate(attacked: Server) -> None:
     document = yaml.safe_load(RULES.read_text())
     expected = {
         rule.get("alert") or rule["record"]
@@ -211,7 +176,7 @@ def test_rules_load_and_evaluate(attacked: Process) -> None:
     assert {rule["name"] for rule in loaded} == expected
 
 
-def test_a_single_blocked_attack_fires_an_alert(attacked: Process) -> None:
+def test_a_single_blocked_attack_fires_an_alert(attacked: Server) -> None:
     def firing() -> list[dict[str, str]]:
         alerts = _api(attacked, "alerts")["alerts"]
         return [alert["labels"] for alert in alerts if alert["state"] == "firing"]
@@ -231,7 +196,7 @@ def test_a_single_blocked_attack_fires_an_alert(attacked: Process) -> None:
     assert not names & {"RaspAttackNotBlocked", "RaspInternalErrors", "RaspAgentNotBlocking"}
 
 
-def test_dashboard_queries_run(attacked: Process) -> None:
+def test_dashboard_queries_run(attacked: Server) -> None:
     dashboard = json.loads((INTEGRATIONS / "grafana" / "rasp-dashboard.json").read_text())
     panels = dashboard["panels"] + [p for row in dashboard["panels"] for p in row.get("panels", [])]
     exprs = [target["expr"] for panel in panels for target in panel.get("targets", [])]

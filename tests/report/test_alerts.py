@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -13,10 +14,11 @@ from collections.abc import Iterator
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import REGISTRY
+from serving import in_request
 
 import rasp
 from rasp import guard
-from rasp.context import _CURRENT, RequestContext, UserInput
+from rasp.context import UserInput
 from rasp.report import JsonFormatter, alerts
 
 ATTACK = "x' OR '1'='1"
@@ -36,22 +38,23 @@ def records(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixtu
         yield caplog
 
 
-def _agent(**settings: object) -> rasp.Config:
-    return rasp.protect(rasp.Config(**settings))  # type: ignore[arg-type]
+@contextlib.contextmanager
+def _agent(**settings: object) -> Iterator[sqlite3.Connection]:
+    """The agent protecting with ``settings`` for the block, and a database to attack."""
+    rasp.protect(rasp.Config(**settings))  # type: ignore[arg-type]
+    try:
+        yield _db()
+    finally:
+        rasp.unprotect()
 
 
 def _attack(
     db: sqlite3.Connection, key: str = "name", value: str = ATTACK, path: str = "/users"
 ) -> None:
     """One request whose input ``key`` is injected into a query, at this line of code."""
-    context = RequestContext("GET", path, lambda _c: [UserInput("query", key, value)])
-    token = _CURRENT.set(context)
-    try:
-        db.execute(f"SELECT * FROM users WHERE name = '{value}'")
-    except rasp.AttackBlocked:
-        pass
-    finally:
-        _CURRENT.reset(token)
+    with in_request("GET", path, UserInput("query", key, value)):
+        with contextlib.suppress(rasp.AttackBlocked):
+            db.execute(f"SELECT * FROM users WHERE name = '{value}'")
 
 
 def _events(records: pytest.LogCaptureFixture, event: str) -> list[dict[str, object]]:
@@ -66,12 +69,10 @@ def _suppressed() -> float:
 def test_repeats_in_a_window_are_counted_then_summarised(
     records: pytest.LogCaptureFixture,
 ) -> None:
-    _agent(alert_window=60)
-    db = _db()
-    before = _suppressed()
-    for _ in range(5):
-        _attack(db)
-    try:
+    with _agent(alert_window=60) as db:
+        before = _suppressed()
+        for _ in range(5):
+            _attack(db)
         (first,) = _events(records, "rasp.attack")
         assert _events(records, "rasp.attack.repeated") == []
         assert _suppressed() == before + 4
@@ -86,51 +87,35 @@ def test_repeats_in_a_window_are_counted_then_summarised(
             r.getMessage() for r in records.records if r.rasp["event"] == "rasp.attack.repeated"
         )  # type: ignore[attr-defined]
         assert "was blocked 4 more times in the last" in message
-    finally:
-        rasp.unprotect()
 
 
 def test_distinct_attacks_each_get_their_alert(
     records: pytest.LogCaptureFixture,
 ) -> None:
-    _agent(alert_window=60)
-    db = _db()
-    try:
+    with _agent(alert_window=60) as db:
         _attack(db, key="name")
         _attack(db, key="name")  # a repeat
         _attack(db, key="q")  # another input
-        context = RequestContext("GET", "/", lambda _c: [UserInput("query", "name", ATTACK)])
-        token = _CURRENT.set(context)
-        try:
+        with in_request("GET", "/", UserInput("query", "name", ATTACK)):
             with pytest.raises(rasp.AttackBlocked):
                 db.execute(f"SELECT name FROM users WHERE name = '{ATTACK}'")  # another line
-        finally:
-            _CURRENT.reset(token)
         sources = [(a["input_source"], a["code_line"]) for a in _events(records, "rasp.attack")]
         assert len(sources) == 3 and len(set(sources)) == 3
-    finally:
-        rasp.unprotect()
 
 
 def test_a_window_of_zero_logs_every_attack(
     records: pytest.LogCaptureFixture,
 ) -> None:
-    _agent(alert_window=0)
-    db = _db()
-    try:
+    with _agent(alert_window=0) as db:
         for _ in range(3):
             _attack(db)
         assert len(_events(records, "rasp.attack")) == 3
-    finally:
-        rasp.unprotect()
 
 
 def test_a_summary_comes_when_the_window_ends_without_another_attack(
     records: pytest.LogCaptureFixture,
 ) -> None:
-    _agent(alert_window=0.3)
-    db = _db()
-    try:
+    with _agent(alert_window=0.3) as db:
         for _ in range(3):
             _attack(db)
         deadline = time.monotonic() + 5
@@ -141,16 +126,12 @@ def test_a_summary_comes_when_the_window_ends_without_another_attack(
         # After the window, the same attack is news again.
         _attack(db)
         assert len(_events(records, "rasp.attack")) == 2
-    finally:
-        rasp.unprotect()
 
 
 def test_signatures_are_bounded_and_a_forgotten_one_is_summarised_first(
     records: pytest.LogCaptureFixture,
 ) -> None:
-    _agent(alert_window=60, alert_signatures=2)
-    db = _db()
-    try:
+    with _agent(alert_window=60, alert_signatures=2) as db:
         _attack(db, key="a")
         _attack(db, key="a")  # one repeat pending for "a"
         _attack(db, key="b")
@@ -161,17 +142,13 @@ def test_signatures_are_bounded_and_a_forgotten_one_is_summarised_first(
         assert [a["input_source"] for a in _events(records, "rasp.attack")] == [
             "query.a", "query.b", "query.c", "query.a",
         ]  # fmt: skip
-    finally:
-        rasp.unprotect()
 
 
 def test_secrets_are_redacted_from_the_evidence(
     records: pytest.LogCaptureFixture,
 ) -> None:
-    _agent(alert_window=0)
-    db = _db()
     token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLXZhbHVl"
-    try:
+    with _agent(alert_window=0) as db:
         _attack(db, key="password")
         _attack(db, key="name", value=f"{token}' OR '1'='1", path=f"/users/{token}")
         by_key, by_value = _events(records, "rasp.attack")
@@ -179,8 +156,6 @@ def test_secrets_are_redacted_from_the_evidence(
         assert token not in json.dumps(by_value)
         assert by_value["input_value"] == "[redacted]' OR '1'='1"
         assert by_value["path"] == "/users/[redacted]"
-    finally:
-        rasp.unprotect()
 
 
 def test_redaction_is_configurable(
@@ -202,16 +177,14 @@ def test_the_alert_carries_the_trace_it_belongs_to(
     records: pytest.LogCaptureFixture,
 ) -> None:
     provider = TracerProvider()
-    _agent(alert_window=0)
-    db = _db()
     try:
-        with provider.get_tracer("test").start_as_current_span("GET /users") as span:
-            _attack(db)
-        (alert,) = _events(records, "rasp.attack")
-        assert alert["trace_id"] == format(span.get_span_context().trace_id, "032x")
-        assert alert["span_id"] == format(span.get_span_context().span_id, "016x")
+        with _agent(alert_window=0) as db:
+            with provider.get_tracer("test").start_as_current_span("GET /users") as span:
+                _attack(db)
+            (alert,) = _events(records, "rasp.attack")
+            assert alert["trace_id"] == format(span.get_span_context().trace_id, "032x")
+            assert alert["span_id"] == format(span.get_span_context().span_id, "016x")
     finally:
-        rasp.unprotect()
         provider.shutdown()
 
 
@@ -225,16 +198,9 @@ def test_a_broken_alert_path_never_stops_the_block(
     monkeypatch.setattr(guard, "raise_internal_errors", False)
     place = {"place": "report_alerts"}
     before = REGISTRY.get_sample_value("rasp_internal_errors_total", place) or 0.0
-    _agent()
-    db = _db()
-    context = RequestContext("GET", "/", lambda _c: [UserInput("query", "name", ATTACK)])
-    token = _CURRENT.set(context)
-    try:
+    with _agent() as db, in_request("GET", "/", UserInput("query", "name", ATTACK)):
         with pytest.raises(rasp.AttackBlocked):
             db.execute(f"SELECT * FROM users WHERE name = '{ATTACK}'")
-    finally:
-        _CURRENT.reset(token)
-        rasp.unprotect()
     assert REGISTRY.get_sample_value("rasp_internal_errors_total", place) == before + 1
 
 
@@ -293,9 +259,7 @@ def test_with_app_logging_alerts_go_there_only() -> None:
 
 
 def test_attacker_chosen_keys_do_not_mint_signatures(records: pytest.LogCaptureFixture) -> None:
-    _agent(alert_window=60)
-    db = _db()
-    try:
+    with _agent(alert_window=60) as db:
         for i in range(30):  # ?junk0=...&junk1=... : the same attack at the same code site
             _attack(db, key=f"junk{i}")
         sources = [a["input_source"] for a in _events(records, "rasp.attack")]
@@ -303,23 +267,15 @@ def test_attacker_chosen_keys_do_not_mint_signatures(records: pytest.LogCaptureF
         alerts.flush(everything=True)
         (summary,) = _events(records, "rasp.attack.repeated")
         assert (summary["input_source"], summary["repeats"]) == ("query.*", 30 - 9)
-    finally:
-        rasp.unprotect()
 
 
 def test_route_and_action_are_part_of_the_signature(records: pytest.LogCaptureFixture) -> None:
-    _agent(alert_window=60)
-    db = _db()
-    try:
+    with _agent(alert_window=60) as db:
         for route in ("/a", "/b", "/a"):
-            context = RequestContext("GET", route, lambda _c: [UserInput("query", "q", ATTACK)])
-            context.route = route
-            token = _CURRENT.set(context)
-            try:
+            with in_request("GET", route, UserInput("query", "q", ATTACK)) as context:
+                context.route = route
                 with pytest.raises(rasp.AttackBlocked):
                     db.execute(f"SELECT * FROM users WHERE name = '{ATTACK}'")
-            finally:
-                _CURRENT.reset(token)
         assert [a["route"] for a in _events(records, "rasp.attack")] == ["/a", "/b"]
         rasp.protect(rasp.Config(alert_window=60, mode="monitor"))
         _attack(db, key="q")  # monitored now: not a repeat of the blocked ones
@@ -328,8 +284,6 @@ def test_route_and_action_are_part_of_the_signature(records: pytest.LogCaptureFi
         alerts.flush(everything=True)
         (summary,) = _events(records, "rasp.attack.repeated")
         assert summary["route"] == "/a" and summary["last_input_value"] == ATTACK
-    finally:
-        rasp.unprotect()
 
 
 def test_a_secret_inputs_value_is_hidden_in_the_statement_and_path_too(
@@ -337,17 +291,11 @@ def test_a_secret_inputs_value_is_hidden_in_the_statement_and_path_too(
 ) -> None:
     import subprocess as sp
 
-    _agent(alert_window=0)
     secret = "s3cr3t-reset-token-42"
     inputs = [UserInput("path", "token", secret), UserInput("body", "api_key", f"{secret}; id")]
-    context = RequestContext("POST", f"/reset/{secret}", lambda _c: inputs)
-    token = _CURRENT.set(context)
-    try:
+    with _agent(alert_window=0), in_request("POST", f"/reset/{secret}", *inputs):
         with pytest.raises(rasp.AttackBlocked):
             sp.run(f"echo {secret}; id", shell=True, check=False)
-    finally:
-        _CURRENT.reset(token)
-        rasp.unprotect()
     (alert,) = _events(records, "rasp.attack")
     assert secret not in json.dumps(alert)
     assert alert["path"] == "/reset/[redacted]"
@@ -401,9 +349,7 @@ def test_without_the_summaries_thread_the_end_of_a_request_writes_them(
     # Under gevent no thread is started (its greenlets and the agent's real lock do not
     # mix): the end of each request writes the summaries that are due.
     monkeypatch.setattr(alerts, "_green", lambda: True)
-    _agent(alert_window=0.2)
-    db = _db()
-    try:
+    with _agent(alert_window=0.2) as db:
         for _ in range(3):
             _attack(db)
         alerts.tick()
@@ -413,5 +359,3 @@ def test_without_the_summaries_thread_the_end_of_a_request_writes_them(
         alerts.tick()
         (summary,) = _events(records, "rasp.attack.repeated")
         assert summary["repeats"] == 2
-    finally:
-        rasp.unprotect()

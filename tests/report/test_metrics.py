@@ -3,7 +3,6 @@ and the three ways to expose them."""
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
+from servers import free_port
 
 import rasp
 from rasp.report import metrics
@@ -195,14 +195,8 @@ def test_the_check_duration_buckets_resolve_microseconds() -> None:
     assert sum(1 for bound in metrics.CHECK_DURATION_BUCKETS if bound <= 1e-4) >= 6
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_metrics_port_serves_the_registry() -> None:
-    port = _free_port()
+    port = free_port()
     rasp.protect(rasp.Config(metrics_port=port))
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:

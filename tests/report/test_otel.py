@@ -11,9 +11,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
+from serving import in_request
 
 import rasp
-from rasp.context import _CURRENT, RequestContext, UserInput
+from rasp.context import UserInput
 from rasp.report import metrics
 
 ATTACK = "x' OR '1'='1"
@@ -31,13 +32,11 @@ def tracer() -> Iterator[tuple[trace.Tracer, InMemorySpanExporter]]:
 def _run_in_request(mode: rasp.Mode) -> None:
     rasp.protect(rasp.Config(mode=mode))
     db = sqlite3.connect(":memory:")
-    context = RequestContext("GET", "/users", lambda _c: [UserInput("query", "name", ATTACK)])
-    token = _CURRENT.set(context)
     try:
-        db.execute("CREATE TABLE users (name TEXT)")
-        db.execute(f"SELECT * FROM users WHERE name = '{ATTACK}'")
+        with in_request("GET", "/users", UserInput("query", "name", ATTACK)):
+            db.execute("CREATE TABLE users (name TEXT)")
+            db.execute(f"SELECT * FROM users WHERE name = '{ATTACK}'")
     finally:
-        _CURRENT.reset(token)
         db.close()
         rasp.unprotect()
 
@@ -84,15 +83,13 @@ def test_metrics_are_mirrored_through_the_otel_metrics_api() -> None:
     otel_metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
     rasp.protect(rasp.Config(otel_metrics=True))
     db = sqlite3.connect(":memory:")
-    context = RequestContext("GET", "/users", lambda _c: [UserInput("query", "name", ATTACK)])
-    token = _CURRENT.set(context)
     try:
-        with pytest.raises(rasp.AttackBlocked):
-            db.execute(f"SELECT * FROM users WHERE name = '{ATTACK}'")
-    finally:
-        _CURRENT.reset(token)
-        db.close()
+        with in_request("GET", "/users", UserInput("query", "name", ATTACK)) as context:
+            with pytest.raises(rasp.AttackBlocked):
+                db.execute(f"SELECT * FROM users WHERE name = '{ATTACK}'")
         metrics.request_finished(context.checks, context.check_ns)  # as the middleware does
+    finally:
+        db.close()
         rasp.protect(rasp.Config(otel_metrics=False))
         rasp.unprotect()
     data = reader.get_metrics_data()

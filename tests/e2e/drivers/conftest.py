@@ -14,9 +14,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import socket
 import sqlite3
-import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,9 +22,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import httpx
 import pytest
-from servers import stop, wait_ready
+from servers import Server, free_port, running
 
 ROOT = Path(__file__).resolve().parents[3]
 APPS = Path(__file__).resolve().parent / "apps"
@@ -44,13 +41,10 @@ schema = _load_schema()
 
 
 @dataclass
-class DriverApp:
+class DriverApp(Server):
     """A running driver app: its address, its table prefix, its servers and its stderr."""
 
-    name: str
-    url: str
     prefix: str
-    stderr_path: Path
     postgres_dsn: str | None
     mariadb: dict[str, Any] | None
     sqlite_path: Path
@@ -60,31 +54,6 @@ class DriverApp:
     def tables(self, dialect: str) -> tuple[str, str]:
         """The (canary, notes) table names of this app for ``dialect``."""
         return schema.tables(self.prefix, dialect)  # type: ignore[no-any-return]
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=20.0)
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
-
-    def stderr_size(self) -> int:
-        return self.stderr_path.stat().st_size
-
-    def alerts(self, since: int = 0) -> list[dict[str, Any]]:
-        """The JSON alert lines the app wrote to stderr after byte offset ``since``."""
-        with self.stderr_path.open("rb") as handle:
-            handle.seek(since)
-            text = handle.read().decode("utf-8", errors="replace")
-        found = []
-        for line in text.splitlines():
-            if line.startswith("{"):
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue
-                if record.get("event") == "rasp.attack":
-                    found.append(record)
-        return found
 
     # --- the test's own connections, never the app's ---------------------------------
 
@@ -141,12 +110,6 @@ class DriverApp:
         return [dialect for dialect, server in present.items() if server]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _optional(request: pytest.FixtureRequest, fixture: str) -> Any:
     """The value of a server fixture, or None when it skips (the server is absent)."""
     try:
@@ -168,7 +131,7 @@ def _serve(
     server_args: list[str],
 ) -> Iterator[DriverApp]:
     workdir = tmp_path_factory.mktemp(f"h9-{name}")
-    port = _free_port()
+    port = free_port()
     app = DriverApp(
         name=name,
         url=f"http://127.0.0.1:{port}",
@@ -192,17 +155,11 @@ def _serve(
         H9_SQLITE_PATH=str(app.sqlite_path),
     )
     args = [sys.executable, "-m", *[a.replace("{port}", str(port)) for a in server_args]]
-    with app.stderr_path.open("wb") as stderr:
-        # cwd is the temp dir so no pyproject.toml [tool.rasp] of the checkout applies.
-        process = subprocess.Popen(
-            args, cwd=workdir, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=stderr,
-        )  # fmt: skip
     try:
-        wait_ready(app, process, "/health")
-        yield app
+        # cwd is the temp dir so no pyproject.toml [tool.rasp] of the checkout applies.
+        with running(app, args, workdir, env, "/health"):
+            yield app
     finally:
-        stop(process)
         app.drop_tables()
 
 
