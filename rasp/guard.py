@@ -68,6 +68,8 @@ _RUNNERS = frozenset(
 _config = Config()
 # Tests set this so an internal error fails the test instead of being swallowed.
 raise_internal_errors = False
+# The pytest plugin's observer of every checked call (family, sink, argument), or None.
+flow_observer: Callable[[RequestContext, str, Sink, object], None] | None = None
 _logged_places: set[str] = set()
 
 
@@ -151,6 +153,8 @@ def check_sql(context: RequestContext, query: object, sink: Sink, owner: object 
             text = _text(query)
         else:
             text = sink.render(query, owner)
+        if flow_observer is not None and text:
+            contained("flow", flow_observer, context, "sql", sink, text)
         if text:
             candidates = context.matcher(sql_detector.candidate_needles).candidates(text)
             if candidates:
@@ -177,6 +181,8 @@ def check_command(context: RequestContext, command: object, sink: Sink) -> bool:
     incident = None
     started = perf_counter_ns()
     try:
+        if flow_observer is not None:
+            contained("flow", flow_observer, context, "shell", sink, command)
         matcher = context.matcher(shell_detector.needles)
         parts = None if matcher.empty else _command_parts(command)
         if parts:
@@ -207,6 +213,8 @@ def check_path(context: RequestContext, path: object, sink: Sink) -> bool:
     incident = None
     started = 0
     try:
+        if flow_observer is not None:
+            contained("flow", flow_observer, context, "path", sink, path)
         matcher = context.matcher(path_detector.candidate_needles)
         if matcher.empty:
             # No input of this request could ever be a traversal (most requests): counted,
@@ -243,6 +251,8 @@ def check_address(context: RequestContext, host: object, addresses: list[str], s
     started = perf_counter_ns()
     try:
         name = _host_text(host)
+        if flow_observer is not None and name:
+            contained("flow", flow_observer, context, "url", sink, name)
         if name:
             incident = _judge_address(context, name, addresses, sink)
     except Exception:

@@ -4,6 +4,7 @@ and added as an event to the current OpenTelemetry span."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rasp.detectors import AttackKind
@@ -16,10 +17,18 @@ if TYPE_CHECKING:
 __all__ = ["ALERT_LOGGER", "JsonFormatter", "emit"]
 
 
+listeners: list[Callable[[Incident], None]] = []
+"""Called with every incident after the agent's own reporting (the pytest plugin)."""
+
+
 def emit(incident: Incident) -> None:
     """Count, alert and trace ``incident``. Each part fails on its own: a broken log
     handler or exporter never stops a block or the other parts."""
-    for place, part in (("metrics", _count), ("alerts", alerts.handle), ("otel", _span_event)):
+    parts: list[tuple[str, Callable[[Incident], None]]] = [
+        ("metrics", _count), ("alerts", alerts.handle), ("otel", _span_event),
+    ]  # fmt: skip
+    parts += [("listener", listener) for listener in listeners]
+    for place, part in parts:
         try:
             part(incident)
         except Exception:
