@@ -21,11 +21,13 @@ app's line suppresses its findings. ``--rasp-sarif`` writes SARIF 2.1.0 for code
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
 import linecache
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,7 +64,13 @@ class Finding:
     tests: list[str] = field(default_factory=list)
     suppressed: str | None = None  # the reason given in the code
     baselined: bool = False
-    expected: bool = False  # attacks a test marked rasp_expect_attack sent
+    expected: bool = False  # a test marked rasp_expect_attack sent it
+    unexpected: bool = False  # a test not so marked sent it
+
+    @property
+    def excused(self) -> bool:
+        """An attack only tests marked ``rasp_expect_attack`` sent."""
+        return self.expected and not self.unexpected
 
     @property
     def attack(self) -> bool:
@@ -143,23 +151,30 @@ class _Plugin:
     def _on_incident(self, incident: Any) -> None:
         if not incident.code_file:
             return
-        kind = incident.kind.value
-        self._record(
-            f"rasp/attack/{kind}", incident.sink, incident.code_file, incident.code_line or 0,
-            incident.code_function or "?", incident.input_source, incident.statement,
-        )  # fmt: skip
+        from rasp.context import current
+
+        with _agents_own(current()):
+            kind = incident.kind.value
+            self._record(
+                f"rasp/attack/{kind}", incident.sink, incident.code_file,
+                incident.code_line or 0, incident.code_function or "?", incident.input_source,
+                incident.statement,
+            )  # fmt: skip
 
     def _on_flow(self, context: Any, family: str, sink: Any, payload: object) -> None:
         from rasp import guard
 
-        code_file, code_line, function = guard._app_frame(sink.skip_modules)
-        if code_file is None or code_line is None:
-            return
-        found = _flow(family, sink, payload, context.inputs())
-        if found is not None:
-            source, statement = found
-            rule = f"rasp/flow/{family}"
-            self._record(rule, sink.name, code_file, code_line, function or "?", source, statement)
+        with _agents_own(context):  # the plugin's own file calls are not the app's
+            code_file, code_line, function = guard._app_frame(sink.skip_modules)
+            if code_file is None or code_line is None:
+                return
+            found = _flow(family, sink, payload, context.inputs())
+            if found is not None:
+                source, statement = found
+                rule = f"rasp/flow/{family}"
+                self._record(
+                    rule, sink.name, code_file, code_line, function or "?", source, statement
+                )
 
     def _record(
         self, rule: str, sink: str, code_file: str, line: int, function: str, source: str,
@@ -176,16 +191,21 @@ class _Plugin:
         if self.test is not None:
             if self.test not in finding.tests:
                 finding.tests.append(self.test)
-            if finding.attack and self.expect_attack:
-                finding.expected = True
+            if finding.attack:
+                if self.expect_attack:
+                    finding.expected = True
+                else:
+                    finding.unexpected = True
             if finding not in self.in_test:
                 self.in_test.append(finding)
 
     def _relative(self, code_file: str) -> str:
-        try:
-            return Path(code_file).resolve().relative_to(self.root).as_posix()
-        except ValueError:
-            return code_file
+        # String operations only: no file-system call (each would be guarded, and judged).
+        absolute = os.path.abspath(code_file)
+        root = str(self.root)
+        if absolute.startswith(root + os.sep):
+            return absolute[len(root) + 1 :].replace(os.sep, "/")
+        return code_file
 
     # --- tests ----------------------------------------------------------------------------
 
@@ -214,7 +234,7 @@ class _Plugin:
             )
 
     def _fails(self, finding: Finding) -> bool:
-        if finding.suppressed is not None or finding.expected:
+        if finding.suppressed is not None or (finding.attack and self.expect_attack):
             return False
         if self.fail_on == "none":
             return False
@@ -235,7 +255,7 @@ class _Plugin:
         for finding in findings:
             state = (
                 f"suppressed: {finding.suppressed}" if finding.suppressed is not None
-                else "expected attack" if finding.expected
+                else "expected attack" if finding.excused
                 else "baselined" if finding.baselined
                 else "NEW" if self.baseline else "found"
             )  # fmt: skip
@@ -248,7 +268,7 @@ class _Plugin:
             if tests:
                 more = f" (+{len(tests) - 1} more)" if len(tests) > 1 else ""
                 terminalreporter.write_line(f"    first seen in {tests[0]}{more}")
-        counts = sum(1 for f in findings if f.suppressed is None and not f.expected)
+        counts = sum(1 for f in findings if f.suppressed is None and not f.excused)
         terminalreporter.write_line(f"{counts} code site(s) with findings, {len(findings)} in all")
 
     def _sarif(self) -> dict[str, Any]:
@@ -319,7 +339,7 @@ class _Plugin:
                     "reason": f"accepted {today}",
                 }
                 for finding in sorted(self.findings.values(), key=lambda f: (f.path, f.line))
-                if finding.suppressed is None and not finding.expected
+                if finding.suppressed is None and not finding.excused
             ],
         }
 
@@ -339,6 +359,19 @@ def _without_shadowed(findings: list[Finding]) -> list[Finding]:
     """A flow at the line where the same test's attack was found says nothing more."""
     attacked = {(f.path, f.line) for f in findings if f.attack}
     return [f for f in findings if f.attack or (f.path, f.line) not in attacked]
+
+
+@contextlib.contextmanager
+def _agents_own(context: Any) -> Iterator[None]:
+    """The calls made meanwhile are the agent's own: not judged, not observed."""
+    if context is None:
+        yield
+        return
+    context.suppressed += 1
+    try:
+        yield
+    finally:
+        context.suppressed -= 1
 
 
 def _allowed(code_file: str, line: int) -> str | None:
@@ -368,13 +401,11 @@ def _flow(family: str, sink: Any, payload: object, inputs: list[Any]) -> tuple[s
                 return user_input.label, lines[0][:500]
         return None
     if family == "path":
-        text = (
-            os.fsdecode(os.fspath(payload))
-            if isinstance(payload, (str, bytes, os.PathLike))
-            else ""
-        )
+        text = ""
+        if isinstance(payload, (str, bytes, os.PathLike)):
+            text = os.fsdecode(os.fspath(payload))
         for user_input in values:
-            if user_input.value in text:
+            if not _route_segment(user_input) and _at_segment(text, user_input.value):
                 return user_input.label, text[:500]
         return None
     if family == "url":
@@ -385,6 +416,25 @@ def _flow(family: str, sink: Any, payload: object, inputs: list[Any]) -> tuple[s
             if contributes(host, user_input.value):
                 return user_input.label, host
     return None
+
+
+def _route_segment(user_input: Any) -> bool:
+    """A segment of the URL's path by position (``path.1``): a fixed part of most routes
+    (``/report``), not a value the user typed; named route parameters still count."""
+    return bool(user_input.source == "path" and user_input.key.rstrip(".").isdigit())
+
+
+def _at_segment(text: str, value: str) -> bool:
+    """Does ``value`` occur in the path ``text`` as (the start of) a whole segment: after a
+    separator or at the start, before a separator, a dot or the end? A folder of the
+    project whose name merely contains the value does not count."""
+    at = text.find(value)
+    while at >= 0:
+        end = at + len(value)
+        if (at == 0 or text[at - 1] in "/\\") and (end == len(text) or text[end] in "/\\."):
+            return True
+        at = text.find(value, at + 1)
+    return False
 
 
 def _sql_flow(sink: Any, text: str, values: list[Any]) -> tuple[str, str] | None:
