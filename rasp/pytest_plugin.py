@@ -27,6 +27,7 @@ import hashlib
 import json
 import linecache
 import os
+import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,15 @@ RULES = {
     "rasp/flow/url": "A request input is the host of an outbound connection.",
 }
 _ALLOW = "rasp: allow"
+_NOTHING: set[str] = set()
+_SANITIZERS = (
+    ("werkzeug.security", "safe_join"), ("werkzeug.utils", "safe_join"),
+    ("werkzeug.utils", "secure_filename"), ("django.utils._os", "safe_join"),
+)  # fmt: skip
+_LIBRARY_DIRS = tuple(
+    {sysconfig.get_path(name) for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+)
+_AGENT_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _MIN_FLOW = 3
 
 
@@ -79,6 +89,8 @@ class Finding:
     @property
     def fingerprint(self) -> str:
         key = f"{self.rule}|{self.path}|{self.function}|{self.sink}"
+        if self.rule.startswith("rasp/flow/sql"):
+            key += "|" + self.statement  # literals masked: another query is another finding
         return hashlib.sha1(key.encode()).hexdigest()[:16]
 
     def describe(self) -> str:
@@ -122,6 +134,8 @@ class _Plugin:
         self.expect_attack = False
         self.in_test: list[Finding] = []
         self.baseline = self._load_baseline(config.getoption("rasp_baseline"))
+        self.sanitized: set[str] = set()  # what safe_join / secure_filename returned
+        self._project_files: dict[str, bool] = {}
 
     # --- the agent ------------------------------------------------------------------------
 
@@ -129,13 +143,17 @@ class _Plugin:
         import rasp
         from rasp import guard, report
 
-        rasp.protect(rasp.Config(mode=rasp.Mode.MONITOR, alert_window=0))
-        guard.flow_observer = self._on_flow
-        report.listeners.append(self._on_incident)
+        del rasp, guard, report
+        self._watch()
+        self._watch_sanitizers()
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         import rasp
         from rasp import guard, report
+
+        outside = [f for f in self.findings.values() if not f.tests and self._fails(f)]
+        if outside and session.exitstatus == 0:
+            session.exitstatus = 1  # found outside any test (import time, a session fixture)
 
         guard.flow_observer = None
         if self._on_incident in report.listeners:
@@ -148,8 +166,29 @@ class _Plugin:
         if written:
             Path(written).write_text(json.dumps(self._baseline_document(), indent=2) + "\n")
 
+    def _watch_sanitizers(self) -> None:
+        """Remember what the frameworks' path sanitisers return: a path built from it, or
+        an input they let through unchanged, is not an unsafe flow."""
+        import importlib
+
+        import wrapt
+
+        def remember(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            result = wrapped(*args, **kwargs)
+            if isinstance(result, str) and len(self.sanitized) < 10_000:
+                self.sanitized.add(result)
+            return result
+
+        for module, name in _SANITIZERS:
+            try:
+                owner = importlib.import_module(module)
+            except ImportError:
+                continue
+            if hasattr(owner, name) and not isinstance(getattr(owner, name), wrapt.ObjectProxy):
+                wrapt.wrap_function_wrapper(owner, name, remember)
+
     def _on_incident(self, incident: Any) -> None:
-        if not incident.code_file:
+        if not incident.code_file or not self._in_project(incident.code_file):
             return
         from rasp.context import current
 
@@ -162,19 +201,53 @@ class _Plugin:
             )  # fmt: skip
 
     def _on_flow(self, context: Any, family: str, sink: Any, payload: object) -> None:
-        from rasp import guard
 
         with _agents_own(context):  # the plugin's own file calls are not the app's
-            code_file, code_line, function = guard._app_frame(sink.skip_modules)
-            if code_file is None or code_line is None:
-                return
-            found = _flow(family, sink, payload, context.inputs())
+            frame = self._project_frame()
+            if frame is None:
+                return  # a call of a library's own (a template, a static file)
+            code_file, code_line = frame.f_code.co_filename, frame.f_lineno
+            function = frame.f_code.co_name
+            inputs = [
+                user_input for user_input in context.inputs()
+                if user_input.value not in self.sanitized
+                and not _in_constants(frame, user_input.value)
+            ]  # fmt: skip
+            found = _flow(family, sink, payload, inputs, self.sanitized)
             if found is not None:
                 source, statement = found
                 rule = f"rasp/flow/{family}"
                 self._record(
                     rule, sink.name, code_file, code_line, function or "?", source, statement
                 )
+
+    def _project_frame(self) -> Any:
+        """The innermost frame of the project's own code (under the rootdir, outside the
+        agent, the virtualenv and the standard library), or None."""
+        import sys
+        from types import FrameType
+
+        frame: FrameType | None = sys._getframe(2)
+        while frame is not None:
+            name = frame.f_code.co_filename
+            if self._in_project(name):
+                return frame
+            frame = frame.f_back
+        return None
+
+    def _in_project(self, code_file: str) -> bool:
+        known = self._project_files.get(code_file)
+        if known is None:
+            absolute = os.path.abspath(code_file)
+            known = (
+                not code_file.startswith("<")  # <frozen genericpath>, <string>
+                and absolute.startswith(str(self.root) + os.sep)
+                and not absolute.startswith(_LIBRARY_DIRS)
+                and not absolute.startswith(_AGENT_DIR)
+                and os.sep + "site-packages" + os.sep not in absolute
+            )
+            self._project_files[code_file] = known
+        return known
 
     def _record(
         self, rule: str, sink: str, code_file: str, line: int, function: str, source: str,
@@ -209,8 +282,21 @@ class _Plugin:
 
     # --- tests ----------------------------------------------------------------------------
 
+    def _watch(self) -> None:
+        import rasp
+        from rasp import guard, report, sinks
+
+        config = guard.active_config()
+        if not sinks._active or config.mode is not rasp.Mode.MONITOR or config.alert_window:
+            # A test unprotected or reconfigured the agent: the next one is watched again.
+            rasp.protect(rasp.Config(mode=rasp.Mode.MONITOR, alert_window=0))
+        guard.flow_observer = self._on_flow
+        if self._on_incident not in report.listeners:
+            report.listeners.append(self._on_incident)
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+        self._watch()
         self.test = item.nodeid
         self.expect_attack = item.get_closest_marker("rasp_expect_attack") is not None
         self.in_test = []
@@ -382,7 +468,9 @@ def _allowed(code_file: str, line: int) -> str | None:
     return text[at + len(_ALLOW) :].strip() or "allowed in the code"
 
 
-def _flow(family: str, sink: Any, payload: object, inputs: list[Any]) -> tuple[str, str] | None:
+def _flow(
+    family: str, sink: Any, payload: object, inputs: list[Any], sanitized: set[str] = _NOTHING
+) -> tuple[str, str] | None:
     """The input that reached ``payload`` unsafely, and the statement to show."""
     values = [
         user_input for user_input in inputs
@@ -404,6 +492,8 @@ def _flow(family: str, sink: Any, payload: object, inputs: list[Any]) -> tuple[s
         text = ""
         if isinstance(payload, (str, bytes, os.PathLike)):
             text = os.fsdecode(os.fspath(payload))
+        if text in sanitized:
+            return None
         for user_input in values:
             if not _route_segment(user_input) and _at_segment(text, user_input.value):
                 return user_input.label, text[:500]
@@ -416,6 +506,14 @@ def _flow(family: str, sink: Any, payload: object, inputs: list[Any]) -> tuple[s
             if contributes(host, user_input.value):
                 return user_input.label, host
     return None
+
+
+def _in_constants(frame: Any, value: str) -> bool:
+    """Is ``value`` part of the calling function's own text, a string constant of its code
+    (``"... WHERE status = 'active' AND name = ?"``)? Then its presence in the call is the
+    code's doing, not the input's. (An f-string's constant parts hold only the text around
+    the value.)"""
+    return any(isinstance(c, str) and value in c for c in frame.f_code.co_consts)
 
 
 def _route_segment(user_input: Any) -> bool:
