@@ -376,3 +376,89 @@ def test_an_expected_attack_does_not_excuse_another_test(demo: pytest.Pytester) 
 
     assert result.ret == 1, result.stdout.str()
     assert list(_problems(demo.path / "j.xml")) == ["test_attack_later"]
+
+
+QUIET_APP = """
+import sqlite3
+
+from flask import Flask, render_template_string, request
+
+app = Flask(__name__)
+
+
+@app.route("/status")
+def status() -> dict[str, int]:
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (status TEXT, name TEXT)")
+    rows = db.execute(
+        "SELECT name FROM t WHERE status = 'active' AND name = ?", (request.args["name"],)
+    ).fetchall()
+    return {"rows": len(rows)}
+
+
+@app.route("/page")
+def page() -> str:
+    return render_template_string("<p>{{ v }}</p>", v=request.args["v"])
+"""
+QUIET_TEST = """
+import rasp
+from app import app
+
+
+def test_a_value_the_query_already_holds() -> None:
+    assert app.test_client().get("/status", query_string={"name": "active"}).status_code == 200
+
+
+def test_a_test_that_unprotects_the_agent() -> None:
+    rasp.unprotect()
+    assert app.test_client().get("/page", query_string={"v": "page"}).status_code == 200
+"""
+
+
+def test_honest_code_gives_no_finding(pytester: pytest.Pytester) -> None:
+    # A parameterised query whose own text holds the input's value ('active'), and a test
+    # that turns the agent off: no finding, and the run passes.
+    pytester.makepyfile(app=QUIET_APP, test_quiet=QUIET_TEST)
+    result = _run(pytester, "--rasp")
+    assert result.ret == 0, result.stdout.str()
+    assert "none: no request input reached a sink unsafely" in _section(result)
+
+
+REARMED_TEST = """
+import rasp
+from app import app
+
+
+def test_1_turns_it_off() -> None:
+    rasp.unprotect()
+
+
+def test_2_vulnerable() -> None:
+    assert app.test_client().get("/search", query_string={"name": "alice"}).status_code == 200
+"""
+
+
+def test_the_agent_is_rearmed_before_each_test(demo: pytest.Pytester) -> None:
+    demo.makepyfile(test_rearmed=REARMED_TEST)
+    result = _run(demo, "--rasp", "test_rearmed.py")
+    result.assert_outcomes(passed=1, failed=1)
+    assert "rasp/flow/sql" in _section(result)
+
+
+IMPORT_TIME_TEST = """
+from app import app
+
+app.test_client().get("/search", query_string={"name": "alice"})  # at import, in no test
+
+
+def test_nothing() -> None:
+    pass
+"""
+
+
+def test_a_finding_outside_any_test_fails_the_run(demo: pytest.Pytester) -> None:
+    demo.makepyfile(test_import_time=IMPORT_TIME_TEST)
+    result = _run(demo, "--rasp", "test_import_time.py")
+    result.assert_outcomes(passed=1)
+    assert result.ret == 1
+    assert "rasp/flow/sql" in _section(result)
