@@ -155,15 +155,21 @@ def _end_failed(context: RequestContext, token: Any) -> None:
         _finish(context)
 
 
+def forbidden(request: Any, incident: Any) -> Any:
+    """The 403 answer to a blocked request, as a Django response."""
+    accept = request.headers.get("Accept", "") if request is not None else ""
+    status, headers, body = blocked_response(incident, accept)
+    response = HttpResponse(body, status=int(status.split(" ", 1)[0]))
+    for name, value in headers:
+        response[name] = value
+    return response
+
+
 def _settle(request: Any, context: RequestContext, own: bool, response: Any) -> Any:
     if context.blocked is not None:
         # The app's own answer (a 200 after it swallowed the block, a 500 after it turned
         # it into an error of its own) is dropped for the 403.
-        accept = request.headers.get("Accept", "")
-        status, headers, body = blocked_response(context.blocked, accept)
-        response = HttpResponse(body, status=int(status.split(" ", 1)[0]))
-        for name, value in headers:
-            response[name] = value
+        response = forbidden(request, context.blocked)
         if own:  # else the entry point's middleware answers and counts it
             contained("metrics", metrics.request_blocked)
             _finish(context)

@@ -18,12 +18,11 @@ from typing import Any
 
 from rasp import sinks
 from rasp.context import current
+from rasp.middleware.wsgi import ENVIRON_KEY
 from rasp.sinks import Patch
 from rasp.sinks._wrapper import Guarded
 
 __all__ = ["PATCHES"]
-
-_ENVIRON_KEY = "rasp.context"  # as set by the WSGI middleware
 
 
 def _wsgi_entry(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -31,7 +30,7 @@ def _wsgi_entry(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict
     # ``wrapped`` is the original, bound: the middleware serves it, made for this request
     # (nothing kept per app: no reference that would keep an app alive, no hashing).
     environ = args[0] if args else kwargs.get("environ")
-    if not sinks._active or not isinstance(environ, dict) or _ENVIRON_KEY in environ:
+    if not sinks._active or not isinstance(environ, dict) or ENVIRON_KEY in environ:
         return wrapped(*args, **kwargs)
     from rasp.middleware.wsgi import WSGIMiddleware
 
@@ -94,16 +93,9 @@ def _django_blocked(request: Any) -> Any:
     context = current()
     if context is None or context.blocked is None:
         return None
-    from django.http import HttpResponse  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    from rasp.django import forbidden
 
-    from rasp.middleware._response import blocked_response
-
-    accept = getattr(request, "headers", {}).get("Accept", "") if request is not None else ""
-    status, headers, body = blocked_response(context.blocked, accept)
-    response = HttpResponse(body, status=int(status.split(" ", 1)[0]))
-    for name, value in headers:
-        response[name] = value
-    return response
+    return forbidden(request, context.blocked)
 
 
 def _gunicorn_app(

@@ -7,8 +7,6 @@ counters; with ``PROMETHEUS_MULTIPROC_DIR`` set, prometheus_client writes them t
 
 from __future__ import annotations
 
-import os
-
 from prometheus_client import REGISTRY, CollectorRegistry
 
 __all__ = ["metrics_registry"]
@@ -18,7 +16,7 @@ def metrics_registry() -> CollectorRegistry:
     from rasp.report import metrics
 
     metrics.ensure()  # created on first use: a scrape before any request still shows them
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir"):
+    if metrics.multiprocess():
         from prometheus_client import multiprocess
 
         registry = CollectorRegistry()

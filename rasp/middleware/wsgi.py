@@ -20,10 +20,10 @@ from rasp.middleware._response import blocked_response
 from rasp.report import alerts, metrics
 from rasp.sources import wsgi_context
 
-__all__ = ["WSGIMiddleware"]
+__all__ = ["ENVIRON_KEY", "WSGIMiddleware"]
 
-# Set in the environ by the outermost middleware, so a second one passes the request through.
-_ENVIRON_KEY = "rasp.context"
+ENVIRON_KEY = "rasp.context"
+"""Set in the environ by the outermost agent layer: a layer that finds it passes through."""
 
 _log = logging.getLogger(__name__)
 
@@ -45,14 +45,14 @@ class WSGIMiddleware:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         config = active_config()
-        if config.mode is Mode.OFF or _ENVIRON_KEY in environ:
+        if config.mode is Mode.OFF or ENVIRON_KEY in environ:
             return self.app(environ, start_response)
         if config.metrics_path is not None and environ.get("PATH_INFO") == config.metrics_path:
             return self._serve_metrics(environ, start_response)
         context = contained("wsgi_context", _new_context, environ, config)
         if context is None:
             return self.app(environ, start_response)
-        environ[_ENVIRON_KEY] = context
+        environ[ENVIRON_KEY] = context
         response = _Response(start_response, context)
         # The context is set only while the app's code runs (here, then in each step of the
         # body and its close), so a server that never closes a response cannot leak it.

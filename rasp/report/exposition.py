@@ -4,7 +4,6 @@ prometheus_client's own HTTP server, in a daemon thread: once per process."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
 __all__ = ["gunicorn_master", "serve_port"]
@@ -23,6 +22,7 @@ def serve_port(port: int, address: str) -> bool:
     from prometheus_client import start_http_server
 
     from rasp.middleware._metrics import metrics_registry
+    from rasp.report import metrics
 
     with _lock:
         if _served == (address, port):
@@ -30,7 +30,7 @@ def serve_port(port: int, address: str) -> bool:
         try:
             start_http_server(port, addr=address, registry=metrics_registry())
         except OSError as error:
-            if _multiprocess():
+            if metrics.multiprocess():
                 _log.debug("rasp: metrics port %s:%d served by another process", address, port)
             else:
                 _log.warning(
@@ -41,12 +41,6 @@ def serve_port(port: int, address: str) -> bool:
         _served = (address, port)
         _log.info("rasp: metrics served on http://%s:%d/metrics", address, port)
         return True
-
-
-def _multiprocess() -> bool:
-    return bool(
-        os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
-    )
 
 
 def gunicorn_master() -> bool:

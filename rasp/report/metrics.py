@@ -27,6 +27,7 @@ __all__ = [
     "inputs_skipped",
     "internal_error",
     "mirror_to_otel",
+    "multiprocess",
     "request_blocked",
     "request_finished",
 ]
@@ -225,7 +226,7 @@ def _set_info(metrics: _Metrics, labels: tuple[str, str, str]) -> None:
     gauge = metrics.info
     if _info_labels is not None and _info_labels != labels:
         gauge.labels(*_info_labels).set(0)  # a multiprocess file keeps it: make it 0 there
-        if not _multiprocess():  # where prometheus_client cannot remove a series
+        if not multiprocess():  # where prometheus_client cannot remove a series
             gauge.remove(*_info_labels)
     gauge.labels(*labels).set(1)
     _info_labels = labels
@@ -241,7 +242,8 @@ def registry_names() -> list[str]:
     return names
 
 
-def _multiprocess() -> bool:
+def multiprocess() -> bool:
+    """Is prometheus_client in multiprocess mode (its directory set in the environment)?"""
     import os
 
     return bool(
