@@ -7,13 +7,16 @@ exception for cloud SDKs reading their credentials.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import re
 import sys
 from types import FrameType
 from urllib.parse import unquote
 
 from rasp.context import UserInput
 from rasp.detectors import ssrf as ssrf_detector
+from rasp.detectors.ssrf import Address
 
 __all__ = ["CREDENTIAL_PROVIDERS", "METADATA_REASON", "Allowlist", "HostIndex", "called_by",
            "maybe_metadata"]  # fmt: skip
@@ -68,7 +71,7 @@ class HostIndex:
                     folded.append(ssrf_detector.fold(host))
         self.text = "\n".join(lowered + decoded + folded)
         self.values = frozenset(lowered + decoded + folded)
-        self._addresses: list[UserInput] | None = None
+        self._addresses: list[tuple[UserInput, Address]] | None = None
 
     def candidates(self, host: str) -> list[UserInput]:
         """The inputs worth asking :func:`ssrf_detector.contributes` about ``host``."""
@@ -77,14 +80,22 @@ class HostIndex:
             return []
         if name in self.text or self._suffix_is_input(name):
             return self.inputs
-        if (name[0].isdigit() or ":" in name) and ssrf_detector.parse_ip_literal(name):
+        address = (name[0].isdigit() or ":" in name) and ssrf_detector.parse_ip_literal(name)
+        if address:
             # The same address spelled otherwise in the input (``0x7f.1``, a client
-            # normalised it): only inputs that hold an address at all.
+            # normalised it): inputs naming that address, or with forms of their own
+            # (escapes, other scripts) that the detector reads too.
             if self._addresses is None:
                 self._addresses = [
-                    user_input for user_input in self.inputs if _holds_address(user_input.value)
+                    (user_input, held)
+                    for user_input in self.inputs
+                    if (held := _address_held(user_input.value)) is not None
                 ]
-            return self._addresses
+            return [
+                user_input
+                for user_input, held in self._addresses
+                if held == address or "%" in user_input.value or not user_input.value.isascii()
+            ]
         return []
 
     def _suffix_is_input(self, name: str) -> bool:
@@ -102,12 +113,37 @@ class HostIndex:
         return False
 
 
-def _holds_address(value: str) -> bool:
+def _address_held(value: str) -> Address | None:
+    """The IP address ``value`` names as a host (in any spelling ``parse_ip_literal``
+    reads), or ``None``. Values repeat from request to request (keys, headers): short ones
+    are cached."""
+    # Every ASCII spelling of an address has a digit (inet_aton forms) or a colon (IPv6):
+    # most text is turned away here at C speed. Other scripts may fold to digits.
+    if _MAYBE_ADDRESS.search(value) is None:
+        return None
+    if len(value) > _CACHED_VALUE_LENGTH:
+        return _parse_address(value)
+    return _cached_parse_address(value)
+
+
+def _parse_address(value: str) -> Address | None:
     host = ssrf_detector.parse_host(value.strip())
-    return host is not None and ssrf_detector.parse_ip_literal(host) is not None
+    if host is None:
+        return None
+    if host.isascii() and _NOT_ADDRESS_TEXT.search(host.strip().partition("%")[0]) is not None:
+        return None  # a name, not an address: the parse below would say so, slower
+    return ssrf_detector.parse_ip_literal(host)
+
+
+_CACHED_VALUE_LENGTH = 256
+_cached_parse_address = functools.lru_cache(maxsize=4096)(_parse_address)
+# After parse_host: what no spelling of an address holds (brackets, zone and a trailing
+# dot are stripped by the parse; anything else outside these makes it a name).
+_NOT_ADDRESS_TEXT = re.compile(r"[^0-9a-fx.:\[\]]")
 
 
 _MAX_HOST = 255
+_MAYBE_ADDRESS = re.compile(r"[0-9:]|[^\x00-\x7f]")
 _SSRF_QUIET_HEADERS = frozenset(
     {
         "host", "origin", "referer", "forwarded", "via",

@@ -9,10 +9,11 @@ and object keys, with their paths).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http.cookies import _unquote
 from typing import Any
 from urllib.parse import unquote, unquote_to_bytes
@@ -251,23 +252,42 @@ def _json(data: bytes) -> list[UserInput]:
         # Cut at the body limit, or not JSON after all: its string tokens are still inputs.
         return _json_fragments(data)
     inputs: list[UserInput] = []
-    stack: list[tuple[str, Any, int]] = [("", document, 0)]
-    while stack:
-        path, value, depth = stack.pop()
-        if isinstance(value, str):
-            inputs.append(UserInput("body", path, value))
-        elif depth >= MAX_JSON_DEPTH:
-            metrics.inputs_skipped("json_too_deep")
-            continue
-        elif isinstance(value, dict):
-            for key, item in reversed(list(value.items())):
-                child = f"{path}.{key}" if path else str(key)
-                inputs.append(UserInput("body", f"{child}#key", str(key)))
-                stack.append((child, item, depth + 1))
-        elif isinstance(value, list):
-            for position in range(len(value) - 1, -1, -1):
-                stack.append((f"{path}[{position}]", value[position], depth + 1))
+    if isinstance(document, str):
+        inputs.append(UserInput("body", "", document))
+    elif isinstance(document, (dict, list)):
+        _flatten(document, "", 0, inputs.append)
     return inputs
+
+
+# UserInput's own __new__ is Python code; a JSON body can hold hundreds of inputs.
+_new_input: Callable[[tuple[str, str, str]], UserInput] = functools.partial(
+    tuple.__new__, UserInput
+)
+
+
+def _flatten(
+    container: dict[str, Any] | list[Any], path: str, depth: int, add: Callable[[UserInput], None]
+) -> None:
+    """The strings and keys of ``container`` (at ``depth``), in document order. Nesting is
+    bounded by ``MAX_JSON_DEPTH``, so the recursion is too."""
+    if depth >= MAX_JSON_DEPTH:
+        metrics.inputs_skipped("json_too_deep")
+        return
+    if isinstance(container, dict):
+        items: Iterable[tuple[str, Any]] = container.items()
+    else:
+        items = ((f"[{position}]", item) for position, item in enumerate(container))
+    is_dict = isinstance(container, dict)
+    for key, item in items:
+        if is_dict:
+            child = f"{path}.{key}" if path else key
+            add(_new_input(("body", child + "#key", key)))
+        else:
+            child = path + key
+        if type(item) is str:
+            add(_new_input(("body", child, item)))
+        elif isinstance(item, (dict, list)):
+            _flatten(item, child, depth + 1, add)
 
 
 def _multipart(data: bytes, content_type: str, truncated: bool) -> list[UserInput]:

@@ -337,6 +337,12 @@ def fold(text: str) -> str:
     folded = unicodedata.normalize("NFKC", text).translate(_DOTS).lower()
     if folded.isascii() or len(folded) > MAX_REMAP:
         return folded
+    if len(folded) <= _CACHED_REMAP_LENGTH:
+        return _cached_remap(folded)  # the table walk costs ~20 µs; names and labels repeat
+    return _remap(folded)
+
+
+def _remap(folded: str) -> str:
     remap = _uts46_remap()
     if remap is None:
         return folded
@@ -345,6 +351,9 @@ def fold(text: str) -> str:
     except Exception:  # a code point IDNA disallows: the clients refuse such a host
         return folded
 
+
+_CACHED_REMAP_LENGTH = 256
+_cached_remap = functools.lru_cache(maxsize=2048)(_remap)
 
 MAX_REMAP = 1024
 """Longer texts are folded by NFKC alone (a host is at most 253 characters; a long URL's
