@@ -659,6 +659,7 @@ def tables(results: dict[str, Any]) -> str:
         "",
     ]
     if results.get("overhead"):
+        out += summary(results["overhead"])
         out += [
             "**Overhead** (`POST /order`; median of interleaved rounds; ratio = throughput / "
             "no agent's in the same round, median; added = latency minus no agent's):",
@@ -712,6 +713,40 @@ def tables(results: dict[str, Any]) -> str:
             )
         out.append("")
     return "\n".join(out)
+
+
+def summary(overhead: list[dict[str, Any]]) -> list[str]:
+    """Per scenario: this agent's throughput loss, and each peer's added p50 latency as a
+    multiple of this agent's (how many times more latency the peer adds)."""
+    peers = [a for a in dict.fromkeys(r["agent"] for r in overhead) if a not in ("none", "rasp")]
+    lines = [
+        "**Summary** (throughput loss of `rasp`; a peer's added p50 latency as a multiple of "
+        "`rasp`'s):",
+        "",
+        "| scenario | rasp throughput loss | "
+        + " | ".join(f"{p} added p50 / rasp's" for p in peers)
+        + " |",
+        "| --- | ---: | " + " | ".join("---:" for _ in peers) + " |",
+    ]
+    cell = {(r["server"], r["db"], r["agent"]): r for r in overhead}
+    for server, db in dict.fromkeys((r["server"], r["db"]) for r in overhead):
+        base, ours = cell.get((server, db, "none")), cell.get((server, db, "rasp"))
+        if base is None or ours is None or ours["ratio"] is None:
+            continue
+        added = ours["p50_ms"] - base["p50_ms"]
+        multiples = []
+        for peer in peers:
+            theirs = cell.get((server, db, peer))
+            if theirs is None:
+                multiples.append("n/a")
+            elif added <= 0:
+                multiples.append("rasp adds none")
+            else:
+                multiples.append(f"{(theirs['p50_ms'] - base['p50_ms']) / added:.1f}x")
+        lines.append(
+            f"| {server}, {db} | {1 - ours['ratio']:.1%} | " + " | ".join(multiples) + " |"
+        )
+    return [*lines, ""]
 
 
 BEGIN, END = "<!-- peers:begin -->", "<!-- peers:end -->"

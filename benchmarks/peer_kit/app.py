@@ -171,17 +171,26 @@ def _op(name: str) -> Callable[[int], object]:
 
 
 def micro(op: str, calls: int) -> dict[str, Any]:
-    """Time ``calls`` calls of ``op`` in batches; the median batch's cost per call, in µs."""
+    """The cost of one call of ``op``, in µs: the median of up to ten batches' cost per call.
+
+    A batch holds up to ``calls / 10`` calls and about 50 ms of work at most, and batches
+    stop after one second once three are done, so a slow agent's request stays well inside
+    the server's worker timeout."""
     call = _op(op)
+    began = time.perf_counter()
     call(0)
-    batch = max(1, calls // 10)
-    per_call = []
-    for start in range(0, calls, batch):
+    first = time.perf_counter() - began
+    batch = max(1, min(calls // 10, int(0.05 / max(first, 1e-7))))
+    deadline = time.perf_counter() + 1.0
+    per_call: list[float] = []
+    done = 1
+    while len(per_call) < 10 and (len(per_call) < 3 or time.perf_counter() < deadline):
         began = time.perf_counter()
-        for i in range(start, start + batch):
+        for i in range(done, done + batch):
             call(i)
         per_call.append((time.perf_counter() - began) / batch * 1e6)
-    return {"op": op, "us": statistics.median(per_call), "batches": len(per_call)}
+        done += batch
+    return {"op": op, "us": statistics.median(per_call), "calls": done}
 
 
 def agent_info() -> dict[str, Any]:
