@@ -269,13 +269,17 @@ def note_redirect(context: RequestContext, from_url: object, to_url: object) -> 
     if context.suppressed or context.finished or _config.mode is Mode.OFF:
         return
     try:
-        source = ssrf_detector.parse_host(str(from_url))
-        target = str(to_url)
+        origin = str(from_url)
+        source = ssrf_detector.parse_host(origin)
+        # An input the app put in the path or query of the URL it asked for did not choose
+        # the server (see _judge_address).
+        path = outbound.requested_path(source, (origin,)) if source else None
         if source and any(
             ssrf_detector.contributes(source, user_input.value)
+            and not outbound.placed_in(user_input.value, path)
             for user_input in context.derive(outbound.HostIndex).candidates(source)
         ):
-            context.derived.append(UserInput("redirect", "location", target))
+            context.derived.append(UserInput("redirect", "location", str(to_url)))
     except Exception:
         _internal_error("note_redirect")
 
@@ -285,8 +289,16 @@ def _judge_address(
 ) -> Incident | None:
     allowed = _allowlist()
     statement = f"{host} -> {', '.join(addresses)}" if addresses else host
+    path: str | None = None
+    looked = False
     for user_input in context.derive(outbound.HostIndex).candidates(host):
         if ssrf_detector.contributes(host, user_input.value):
+            if not looked:  # only now: most checks never get here
+                looked, path = True, outbound.requested_path(host, outbound.REQUESTED.get())
+            if outbound.placed_in(user_input.value, path):
+                # The app asked its client for a URL to this host with the input in the
+                # path or query: the input did not make the host, the app's text did.
+                continue
             finding = ssrf_detector.detect(host, user_input.value, resolved_ips=addresses)
             if finding is not None and not allowed.permits(host, addresses):
                 label, value = user_input.label, user_input.value

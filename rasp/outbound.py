@@ -1,8 +1,10 @@
 """What the guard knows about outbound destinations, beyond the pure SSRF detector.
 
-The request's inputs indexed once for host lookups (:class:`HostIndex`), the operator's
-allowlist (:class:`Allowlist`), and the cloud-metadata rule's cheap first test and its
-exception for cloud SDKs reading their credentials.
+The request's inputs indexed once for host lookups (:class:`HostIndex`), the URLs the app
+handed its HTTP clients for the calls underway (:data:`REQUESTED`) and where an input lies
+in them (:func:`requested_path`, :func:`placed_in`), the operator's allowlist
+(:class:`Allowlist`), and the cloud-metadata rule's cheap first test and its exception for
+cloud SDKs reading their credentials.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import functools
 import ipaddress
 import re
 import sys
+from contextvars import ContextVar
 from types import FrameType
 from urllib.parse import unquote
 
@@ -18,8 +21,13 @@ from rasp.context import UserInput
 from rasp.detectors import ssrf as ssrf_detector
 from rasp.detectors.ssrf import Address
 
-__all__ = ["CREDENTIAL_PROVIDERS", "METADATA_REASON", "Allowlist", "HostIndex", "called_by",
-           "maybe_metadata"]  # fmt: skip
+__all__ = ["CREDENTIAL_PROVIDERS", "METADATA_REASON", "REQUESTED", "Allowlist", "HostIndex",
+           "called_by", "maybe_metadata", "placed_in", "requested_path"]  # fmt: skip
+
+REQUESTED: ContextVar[tuple[str, ...]] = ContextVar("rasp_requested_urls", default=())
+"""The URLs the app handed its HTTP clients for the calls underway in this thread or task,
+outermost first, as the app wrote them (a client below that only has a path rebuilds the
+URL from its connection's host and port). The client sinks push one around each call."""
 
 
 def maybe_metadata(host: str, addresses: list[str]) -> bool:
@@ -111,6 +119,112 @@ class HostIndex:
             start = at + 1
             at = name.find(".", start)
         return False
+
+
+def requested_path(host: str, urls: tuple[str, ...]) -> str | None:
+    """What follows the authority (path, query, fragment) in the first of ``urls`` whose
+    host is ``host``, or None when none is (a raw socket, a client that normalised the host
+    beyond recognition: the caller judges as before).
+
+    The first, outermost, is the URL the app wrote. The others are the clients' own: a
+    layer below that rebuilt it from a host and a path (the same text), or a redirect step
+    to the same server, whose host the app chose, not the user (a redirect from a server
+    the user chose is judged through its target, see :func:`rasp.guard.note_redirect`)."""
+    if not urls:
+        return None
+    name = _host_key(host)
+    for url in urls:
+        path = _path_after(url, name)
+        if path is not None:
+            return path
+    return None
+
+
+def placed_in(value: str, path: str | None) -> bool:
+    """Did the app put ``value`` in ``path`` (the path, query and fragment of the URL it
+    asked for)? Then the input's text at the host (the app's own backend at 127.0.0.1 and
+    a search for ``127.0.0.1``) is the app's, or another input's.
+
+    The path is searched as sent and percent-decoded once; the input as it is,
+    percent-decoded and IDNA-folded. An occurrence counts only as a whole token (no letter
+    or digit either side) and of four characters at least: ``0`` (0.0.0.0) is in many
+    paths by chance. An input that made the host is also found in the path only where the
+    app wrote it there too: a template that puts one input into both the host and the
+    query is not judged (documented)."""
+    if not path:
+        return False
+    lowered = value.lower()
+    forms = [lowered]
+    if "%" in lowered:
+        forms.append(unquote(lowered))
+    if not lowered.isascii():
+        forms.extend([ssrf_detector.fold(form) for form in forms])
+    texts = [path.lower()]
+    if "%" in path:
+        texts.append(unquote(texts[0]))
+    return any(
+        _token_in(form, text) for form in forms if len(form) >= _MIN_PLACED for text in texts
+    )
+
+
+_MIN_PLACED = 4
+_DELIMITERS = "/?#"
+
+
+def _path_after(url: str, name: str) -> str | None:
+    # Clients drop tabs and line breaks (urlsplit does), so must the spans.
+    if "\t" in url or "\r" in url or "\n" in url:
+        url = url.translate(_UNSAFE)
+    url = url.lstrip(_C0_OR_SPACE)
+    spans = [ssrf_detector.host_span(url)]
+    if "\\" in url:  # WHATWG parsers and urllib3 end the authority at a backslash
+        spans.append(ssrf_detector.host_span(url.replace("\\", "/")))
+    found = [span for span in spans if span is not None]
+    if not any(_host_key(span[0]) == name or _same_address(span[0], name) for span in found):
+        return None
+    # After every reading's host: the path never holds a host a client may connect to.
+    end = max(span[2] for span in found)
+    cut = len(url)
+    for delimiter in _DELIMITERS:
+        at = url.find(delimiter, end, cut)
+        if at >= 0:
+            cut = at
+    return url[cut:]
+
+
+def _host_key(host: str) -> str:
+    name = host.strip().strip("[]").partition("%")[0].rstrip(".").lower()
+    return name if name.isascii() else ssrf_detector.fold(name)
+
+
+def _same_address(located: str, name: str) -> bool:
+    if not (name[:1].isdigit() or ":" in name):
+        return False
+    address = ssrf_detector.parse_ip_literal(name)
+    return address is not None and ssrf_detector.parse_ip_literal(_host_key(located)) == address
+
+
+def _token_in(form: str, text: str) -> bool:
+    """``form`` occurs in ``text`` with no letter or digit right before or after it. Only
+    the first occurrences are tried: text made of one repeated run would take quadratic
+    time, and not finding the input only means it is judged."""
+    at = text.find(form)
+    for _ in range(_MAX_TRIED):
+        if at < 0:
+            return False
+        end = at + len(form)
+        before = at == 0 or not text[at - 1].isalnum()
+        if before and (end == len(text) or not text[end].isalnum()):
+            return True
+        at = text.find(form, at + 1)
+    return False
+
+
+_MAX_TRIED = 16
+
+
+_UNSAFE = str.maketrans("", "", "\t\r\n")
+_C0_OR_SPACE = "".join(map(chr, range(33)))
 
 
 def _address_held(value: str) -> Address | None:

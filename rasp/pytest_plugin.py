@@ -499,11 +499,16 @@ def _flow(
                 return user_input.label, text[:500]
         return None
     if family == "url":
+        from rasp import outbound
         from rasp.detectors.ssrf import contributes
 
         host = str(payload)
+        path = outbound.requested_path(host, outbound.REQUESTED.get())
         for user_input in values:
-            if contributes(host, user_input.value):
+            # In the path or query of the URL the app asked for: not the host's source.
+            if contributes(host, user_input.value) and not outbound.placed_in(
+                user_input.value, path
+            ):
                 return user_input.label, host
     return None
 

@@ -31,7 +31,7 @@ from rasp.detectors import AttackKind, Finding, as_text
 
 __all__ = [
     "LOOPBACK_NAMES", "MAX_REMAP", "METADATA_ADDRESSES", "METADATA_HOSTS", "REASONS", "classify",
-    "classify_host", "contributes", "detect", "fold", "is_metadata", "parse_host",
+    "classify_host", "contributes", "detect", "fold", "host_span", "is_metadata", "parse_host",
     "parse_ip_literal",
 ]  # fmt: skip
 
@@ -184,6 +184,12 @@ def parse_host(url: str) -> str | None:
     text = as_text(url)
     located = _locate(text) if text else None
     return located[0] if located else None
+
+
+def host_span(url: str) -> tuple[str, int, int] | None:
+    """The host :func:`parse_host` finds in ``url`` (lowercased), with its start and end
+    in ``url``."""
+    return _locate(url) if url else None
 
 
 def classify(address: AddressLike) -> str | None:

@@ -10,6 +10,12 @@ before connecting) and the address literals its ``create_connection`` receives a
 Judging the resolved addresses catches every spelling of an address and DNS rebinding: the
 answer judged is the answer the client connects to.
 
+The URL asked for: the clients' entry points (urllib's opener, http.client's ``request``,
+requests' session, urllib3's pool manager and pools, httpx's ``send``, aiohttp's request)
+keep the URL the app gave them in :data:`rasp.outbound.REQUESTED` for the time of the call,
+so the resolution inside it is judged knowing where each input landed: one the app put in
+the path or query did not choose the host (:func:`rasp.outbound.placed_in`).
+
 Redirects: a server the user chose can answer 3xx to an internal address. The clients'
 redirect steps (aiohttp's: a trace config added to every session) report each target
 (:func:`rasp.guard.note_redirect`), which then counts as user input for the connection that
@@ -26,6 +32,7 @@ from urllib.parse import urljoin
 
 from rasp.context import current
 from rasp.guard import Sink, check_address, contained, note_redirect
+from rasp.outbound import REQUESTED
 from rasp.sinks import Patch
 from rasp.sinks._wrapper import Guarded
 
@@ -85,6 +92,99 @@ def _ipaddr_info(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dic
             host = args[0] if args else kwargs.get("host")
             check_address(context, host, contained("addresses", _addresses, [info]) or [], _LOOP)
     return info
+
+
+# The URL asked for, kept for the time of the client's call. Outside a request: one lookup.
+
+
+def _requesting(url_of: Any) -> Any:
+    def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if current() is None:
+            return wrapped(*args, **kwargs)
+        url = contained("requested", url_of, instance, args, kwargs)
+        if not url:
+            return wrapped(*args, **kwargs)
+        token = REQUESTED.set((*REQUESTED.get(), url))
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            REQUESTED.reset(token)
+
+    return lambda original: Guarded(original, wrapper)
+
+
+def _requesting_async(url_of: Any) -> Any:
+    async def wrapper(
+        wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        if current() is None:
+            return await wrapped(*args, **kwargs)
+        url = contained("requested", url_of, instance, args, kwargs)
+        if not url:
+            return await wrapped(*args, **kwargs)
+        # Tasks the client starts (happy eyeballs, aiohttp's resolver) copy this context.
+        token = REQUESTED.set((*REQUESTED.get(), url))
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            REQUESTED.reset(token)
+
+    return lambda original: Guarded(original, wrapper)
+
+
+def _argument(args: tuple[Any, ...], kwargs: dict[str, Any], position: int, name: str) -> Any:
+    return args[position] if len(args) > position else kwargs.get(name)
+
+
+def _text(url: Any) -> str | None:
+    if isinstance(url, str):
+        return url
+    if isinstance(url, (bytes, bytearray)):
+        return bytes(url).decode("latin-1")
+    return None
+
+
+def _on(host: Any, port: Any, url: Any, scheme: str = "http") -> str | None:
+    # A connection or pool that knows the server and gets a path: the URL it will request.
+    path = _text(url)
+    if path is None or not path.startswith("/") or not isinstance(host, str):
+        return path  # absolute (to a proxy), or nothing to go by
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}{path}"
+
+
+def _urllib_open(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    # OpenerDirector.open(fullurl, data=None, timeout=...): a URL or a Request
+    url = _argument(args, kwargs, 0, "fullurl")
+    return _text(url) if isinstance(url, str) else _text(getattr(url, "full_url", None))
+
+
+def _http_client(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    # HTTPConnection.request(method, url, ...): the connection knows the host
+    return _on(instance.host, instance.port, _argument(args, kwargs, 1, "url"))
+
+
+def _url_argument(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    # requests' Session.request(method, url, ...), urllib3's PoolManager.urlopen(method, url)
+    return _text(_argument(args, kwargs, 1, "url"))
+
+
+def _urllib3_pool(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    # HTTPConnectionPool.urlopen(method, url, ...): a path, on the pool's server
+    url = _argument(args, kwargs, 1, "url")
+    return _on(instance.host, instance.port, url, instance.scheme)
+
+
+def _httpx_send(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    # Client.send(request, ...): the URL as httpx built it (the scheme and host normalised)
+    return str(_argument(args, kwargs, 0, "request").url)
+
+
+def _aiohttp_request(instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    # ClientSession._request(method, str_or_url, ...): a str or a yarl URL
+    url = _argument(args, kwargs, 1, "str_or_url")
+    return url if isinstance(url, str) else str(url) if url is not None else None
 
 
 # Redirect steps: (from URL, to URL) of the clients that follow redirects themselves.
@@ -226,6 +326,14 @@ PATCHES = (
     Patch("asyncio.base_events", "_ipaddr_info", lambda f: Guarded(f, _ipaddr_info)),
     Patch("uvloop", "Loop.getaddrinfo", _uvloop_wrapper),
     Patch("uvloop", "Loop.create_connection", lambda f: Guarded(f, _uvloop_connection)),
+    Patch("urllib.request", "OpenerDirector.open", _requesting(_urllib_open)),
+    Patch("http.client", "HTTPConnection.request", _requesting(_http_client)),
+    Patch("requests.sessions", "Session.request", _requesting(_url_argument)),
+    Patch("urllib3.poolmanager", "PoolManager.urlopen", _requesting(_url_argument)),
+    Patch("urllib3.connectionpool", "HTTPConnectionPool.urlopen", _requesting(_urllib3_pool)),
+    Patch("httpx._client", "Client.send", _requesting(_httpx_send)),
+    Patch("httpx._client", "AsyncClient.send", _requesting_async(_httpx_send)),
+    Patch("aiohttp.client", "ClientSession._request", _requesting_async(_aiohttp_request)),
     Patch("urllib.request", "HTTPRedirectHandler.redirect_request", _redirect(_urllib)),
     Patch("requests.sessions", "SessionRedirectMixin.get_redirect_target", _redirect(_requests)),
     Patch("urllib3.response", "BaseHTTPResponse.get_redirect_location", _redirect(_urllib3)),

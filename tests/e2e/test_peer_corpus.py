@@ -41,17 +41,7 @@ KNOWN_MISSES: dict[str, str] = {
     "path-normpath-through-subdir": _NORMALIZED,
 }
 # label -> why our agent blocks this honest value (strict, as above).
-_OWN_HOST = (
-    "the app's own backend is 127.0.0.1 and the value, though it lands in the query or path,"
-    " names that same address: the check runs where the name is resolved and sees the host"
-    " alone, so an input that spells the host counts as its source"
-)
-KNOWN_FLAGS: dict[str, str] = {
-    "ssrf-safe_query-loopback-text": _OWN_HOST,
-    "ssrf-safe_query-url-text": _OWN_HOST,
-    "ssrf-safe_query-hex-text": _OWN_HOST,
-    "ssrf-safe_path-decimal-text": _OWN_HOST,
-}
+KNOWN_FLAGS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
