@@ -156,8 +156,7 @@ def check_sql(context: RequestContext, query: object, sink: Sink, owner: object 
         if flow_observer is not None and text:
             contained("flow", flow_observer, context, "sql", sink, text)
         if text:
-            matcher = context.matcher(sql_detector.candidate_needles, sql_detector.SCREEN)
-            candidates = matcher.candidates(text)
+            candidates = context.matcher(sql_detector.candidate_needles).candidates(text)
             if candidates:
                 statement = sql_detector.Statement(text, sink.dialect or Dialect.GENERIC)
                 for user_input in candidates:
@@ -216,7 +215,7 @@ def check_path(context: RequestContext, path: object, sink: Sink) -> bool:
     try:
         if flow_observer is not None:
             contained("flow", flow_observer, context, "path", sink, path)
-        matcher = context.matcher(path_detector.candidate_needles, path_detector.SCREEN)
+        matcher = context.matcher(path_detector.candidate_needles)
         if matcher.empty:
             # No input of this request could ever be a traversal (most requests): counted,
             # not timed, as timing would cost what the check costs.
