@@ -8,10 +8,8 @@ check, and parsed again only if the app has read more of the body since.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar
-from itertools import accumulate
 from time import perf_counter_ns
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
@@ -71,14 +69,7 @@ class InputMatcher:
 
     __slots__ = ("_groups", "_needles", "_owners", "_short", "empty")
 
-    def __init__(
-        self,
-        inputs: list[UserInput],
-        needles: Callable[[str], Sequence[str]],
-        screen: re.Pattern[str] | None = None,
-    ) -> None:
-        if screen is not None:
-            inputs = screened(inputs, screen)
+    def __init__(self, inputs: list[UserInput], needles: Callable[[str], Sequence[str]]) -> None:
         found: dict[str, UserInput] = {}
         for user_input in inputs:
             for needle in needles(user_input.value):
@@ -136,29 +127,6 @@ class InputMatcher:
             groups.setdefault(tuple(needle[start : start + _KEY_LENGTH]), []).append(position)
         self._groups = groups
         return groups
-
-
-def screened(inputs: list[UserInput], screen: re.Pattern[str]) -> list[UserInput]:
-    """The inputs in whose value ``screen`` (a multiline pattern) finds something.
-
-    A detector's screen finds something in every value it could have a needle for, so the
-    others need no call at all: the values are joined by line breaks and searched at C
-    speed, one search per input picked. When a value holds a line break itself, the values
-    could not be told apart, and every input is kept.
-    """
-    values = [user_input.value for user_input in inputs]
-    joined = "\n".join(values)
-    if joined.count("\n") != len(values) - 1:
-        return inputs
-    # ends[i]: where the value after input i starts (past its line break).
-    ends = list(accumulate(map((1).__add__, map(len, values))))
-    picked: list[UserInput] = []
-    position = 0
-    while (match := screen.search(joined, position)) is not None:
-        index = bisect_right(ends, match.start())
-        picked.append(inputs[index])
-        position = ends[index]
-    return picked
 
 
 _KEY_LENGTH = 4
@@ -266,11 +234,8 @@ class RequestContext:
         self._matchers[build] = (version, built)
         return built
 
-    def matcher(
-        self, needles: Callable[[str], Sequence[str]], screen: re.Pattern[str] | None = None
-    ) -> InputMatcher:
-        """The inputs indexed for one detector family (``screen``: see :func:`screened`);
-        rebuilt when the inputs changed."""
+    def matcher(self, needles: Callable[[str], Sequence[str]]) -> InputMatcher:
+        """The inputs indexed for one detector family; rebuilt when the inputs changed."""
         version = self._version()
         memo = self._matchers.get(needles)
         if memo is not None and memo[0] == version:
@@ -279,7 +244,7 @@ class RequestContext:
         # temporary file): they are the agent's own, not the app's.
         self.suppressed += 1
         try:
-            matcher = InputMatcher(self.inputs(), needles, screen)
+            matcher = InputMatcher(self.inputs(), needles)
         finally:
             self.suppressed -= 1
         self._matchers[needles] = (version, matcher)

@@ -108,13 +108,6 @@ def candidate_needles(user_input: str) -> Sequence[str]:
     return _cached_candidate_needles(user_input)
 
 
-SCREEN = re.compile(r"[./\\%:\x00]")
-"""A character every value :func:`_may_attack` accepts holds (``..``, ``%``, NUL, a leading
-separator, a drive's or a ``file:`` URL's colon): a value without one has no candidate
-needle. One character class, because the regex engine scans it fastest (see
-:func:`rasp.context.screened`)."""
-
-
 def _may_attack(value: str) -> bool:
     # C-speed checks, a superset of what any needle derived from ``value`` could be judged.
     return (

@@ -46,9 +46,6 @@ STRUCTURAL_KEYWORDS = frozenset(
 # An input made only of word characters lies inside one run of word characters wherever it
 # is found, and such a run is never split into tokens that an attacker could use.
 _WORD_ONLY = re.compile(r"\w+")
-SCREEN = re.compile(r"[^\w\n]")
-"""A character that is not a word character: a value without one has no candidate needle
-(see :func:`candidate_needles` and :func:`rasp.context.screened`)."""
 # Quotes and backslashes alone cannot add structure; their escaped forms only line up with
 # the edges of the literal that holds them.
 _QUOTES_ONLY = re.compile(r"['\"`\\]+")
