@@ -16,30 +16,26 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
-def peers() -> ModuleType:
+def kit() -> ModuleType:
+    """``peer_kit``, found the way ``peers.py`` finds it (importing it checks that too)."""
     spec = importlib.util.spec_from_file_location("peers_under_test", BENCHMARKS / "peers.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    spec.loader.exec_module(module)  # puts benchmarks/ on sys.path
+    import peer_kit.corpus
+    import peer_kit.phases
+    import peer_kit.report
 
-
-@pytest.fixture(scope="module")
-def corpus(peers: ModuleType) -> ModuleType:
-    from peer_kit import corpus
-
-    return corpus
+    return peer_kit
 
 
 def _outcome(status: int, reached: bool, exploited: bool | None = None) -> dict[str, Any]:
     return {"status": status, "reached": reached, "exploited": exploited}
 
 
-def test_scores_only_attacks_that_exploit_and_counts_false_positives(
-    peers: ModuleType, corpus: ModuleType
-) -> None:
-    Case = corpus.Case
+def test_scores_only_attacks_that_exploit_and_counts_false_positives(kit: ModuleType) -> None:
+    Case = kit.corpus.Case
     cases = [
         Case("sql", "str", "x' OR '1'='1", "attack", "a-works"),
         Case("sql", "str", "x' #", "attack", "a-fails"),  # does not exploit without an agent
@@ -65,7 +61,7 @@ def test_scores_only_attacks_that_exploit_and_counts_false_positives(
         "h-broken": _outcome(500, False),
     }
     missing = dict(agent, **{"a-works": _outcome(200, True)})
-    rows, details = peers.score(cases, {"none": none, "good": agent, "weak": missing})
+    rows, details = kit.phases.score(cases, {"none": none, "good": agent, "weak": missing})
     by_agent = {row["agent"]: row for row in rows}
     assert by_agent["good"] == {
         "agent": "good",
@@ -81,7 +77,7 @@ def test_scores_only_attacks_that_exploit_and_counts_false_positives(
     assert details["agents"]["good"]["false_positives"] == ["h-flagged"]
 
 
-def test_the_tables_give_ratios_added_latency_and_rates(peers: ModuleType) -> None:
+def test_the_tables_give_ratios_added_latency_and_rates(kit: ModuleType) -> None:
     results = {
         "meta": {
             "date": "2026-11-26 04:00 UTC",
@@ -90,7 +86,7 @@ def test_the_tables_give_ratios_added_latency_and_rates(peers: ModuleType) -> No
             "quick": False,
             "agents": {"none": "no agent", "rasp": "ours"},
         },
-        "overhead": peers.summarize(
+        "overhead": kit.phases.summarize(
             "flask+gunicorn",
             "sqlite",
             {
@@ -110,19 +106,19 @@ def test_the_tables_give_ratios_added_latency_and_rates(peers: ModuleType) -> No
             }
         ],
     }
-    text = peers.tables(results)
+    text = kit.report.tables(results)
     assert "| flask+gunicorn, sqlite | rasp | 990 | 0.990 | 2.10 | 5.50 | +0.10 | +0.50 |" in text
     assert "| sql | rasp | 3/4 (75%) | 0/10 |" in text
 
 
-def test_rounds_rotate_the_agents_order(peers: ModuleType) -> None:
+def test_rounds_rotate_the_agents_order(kit: ModuleType) -> None:
     agents = ["none", "rasp", "zen", "ddtrace"]
-    orders = [peers.rotated(agents, round_) for round_ in range(4)]
+    orders = [kit.phases.rotated(agents, round_) for round_ in range(4)]
     assert [order[0] for order in orders] == agents
     assert all(sorted(order) == sorted(agents) for order in orders)
 
 
-def test_every_corpus_value_is_materialized_with_the_canary_port(corpus: ModuleType) -> None:
-    values = [corpus.materialize(case, 4567) for case in corpus.CASES]
+def test_every_corpus_value_is_materialized_with_the_canary_port(kit: ModuleType) -> None:
+    values = [kit.corpus.materialize(case, 4567) for case in kit.corpus.CASES]
     assert not any("{port}" in value for value in values)
     assert any("4567" in value for value in values)

@@ -60,7 +60,7 @@ def prepare(sandbox: Path, *, dsn: str | None = None, prefix: str = "") -> None:
     if dsn is not None:
         import psycopg
 
-        with psycopg.connect(dsn, autocommit=True) as connection, connection.cursor() as cursor:
+        with psycopg.connect(dsn, autocommit=True) as server, server.cursor() as cursor:
             drop_postgres(dsn, prefix)
             _fill(cursor.execute, cursor.executemany, prefix, "%s")
             for table in ("products", "reviews"):

@@ -31,40 +31,30 @@ machine. Keep accuracy servers apart from the ones whose speed is measured.
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import os
-import re
 import shlex
 import shutil
-import socket
 import sqlite3
 import subprocess
-import sys
 import tempfile
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from peer_kit.ground_truth import LOCAL, OffMachine, Seen, caught, install, local_address, watching
+from peer_kit.ground_truth import last_reached as last_reached  # the cases' public API
+from peer_kit.sandbox import SECRET_MARKER as SECRET_MARKER
+from peer_kit.sandbox import prepare as prepare
+
 CANARY_MARKER = "CANARY-7f3a"
-SECRET_MARKER = "SECRET-5c1e-never-served"
-AGENT_MODULES = ("aikido_zen", "ddtrace", "rasp")
 SHELL_TIMEOUT = 5.0
 HTTP_TIMEOUT = 3.0
 DEAD_BACKEND = "http://127.0.0.1:9"  # the proxy context's own backend: nothing listens
-STUBS = ("ping", "convert", "grep", "git", "tar", "nslookup", "id", "whoami", "uname", "cat",
-         "curl", "wget", "nc", "sleep", "touch", "ls", "bash", "sh", "echo", "env", "python3",
-         "mail", "chmod", "rm", "find", "xargs", "head", "base64", "ps", "hostname")  # fmt: skip
-# Each stub appends its name and arguments to $STUB_LOG (0x1f between fields, 0x1e after).
-STUB_SCRIPT = """#!/bin/sh
-{ printf '%s' "${0##*/}"; for a in "$@"; do printf '\\037%s' "$a"; done; printf '\\036'; } \
->> "$STUB_LOG"
-"""
 
 CONTEXTS: dict[str, tuple[str, ...]] = {
     "sql": ("str", "like", "num", "num_and", "order", "login", "update", "script",
@@ -77,188 +67,6 @@ CONTEXTS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 Result = dict[str, Any]
-
-
-class OffMachine(RuntimeError):
-    """A case tried to look up a real name or to connect off loopback (refused)."""
-
-
-# --- ground truth: an audit hook, recording only inside a sink call ----------------------
-
-
-@dataclass
-class _Seen:
-    """What one sink call really did (the oracle's twin calls are not recorded)."""
-
-    opened: list[str] = field(default_factory=list)
-    connected: list[tuple[str, int]] = field(default_factory=list)
-    spawned: int = 0
-    compiled: bool = False  # SQLite's authorizer or trace callback fired
-    target: str = ""  # the path family: the one file whose opening counts
-    family: str = ""
-
-    @property
-    def reached(self) -> bool:
-        if self.family == "sql":
-            return self.compiled
-        if self.family == "shell":
-            return self.spawned > 0
-        if self.family == "path":
-            return bool(self.target) and self.target in self.opened
-        return bool(self.connected)
-
-
-_LOCAL = threading.local()
-_IPV4_SPELLING = re.compile(r"[0-9a-fA-FxX.]{1,64}")
-
-
-def _literal(host: str) -> bool:
-    text = host.strip("[]").split("%")[0]
-    try:
-        socket.inet_pton(socket.AF_INET6, text)
-        return True
-    except OSError:
-        pass
-    if not _IPV4_SPELLING.fullmatch(text):
-        return False
-    try:
-        socket.inet_aton(text)  # the C parser getaddrinfo uses: 127.1, 0x7f.1, 0177.0.0.1
-        return True
-    except OSError:
-        return False
-
-
-def _local_address(host: str) -> bool:
-    address = ipaddress.ip_address(host.split("%")[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback or address.is_unspecified
-
-
-def _audit(event: str, args: tuple[Any, ...]) -> None:
-    seen: _Seen | None = getattr(_LOCAL, "seen", None)
-    if seen is None:
-        return
-    if event == "open":
-        seen.opened.append(os.fsdecode(args[0]) if isinstance(args[0], (str, bytes)) else "")
-    elif event == "socket.getaddrinfo":
-        host = args[0]
-        if isinstance(host, bytes):
-            host = host.decode("ascii", "replace")
-        if isinstance(host, str) and host.lower() != "localhost" and not _literal(host):
-            raise OffMachine(f"name lookup refused: {host[:60]!r}")
-    elif event == "socket.connect":
-        address = args[1]
-        if isinstance(address, tuple) and isinstance(address[0], str):
-            if not _local_address(address[0]):
-                raise OffMachine(f"connection refused: {address[0]!r}")
-            seen.connected.append((address[0], int(address[1])))
-    elif event in ("subprocess.Popen", "os.system", "os.posix_spawn"):
-        seen.spawned += 1
-
-
-_HOOKED = threading.Lock()
-
-
-def _install() -> None:
-    # Once per process, on first use: an audit hook cannot be removed again.
-    with _HOOKED:
-        if not getattr(_install, "done", False):
-            sys.addaudithook(_audit)
-            _install.done = True  # type: ignore[attr-defined]
-
-
-@contextmanager
-def _watching(seen: _Seen) -> Iterator[_Seen]:
-    before = getattr(_LOCAL, "seen", None)
-    _LOCAL.seen = seen
-    try:
-        yield seen
-    finally:
-        _LOCAL.seen = before
-
-
-def last_reached() -> bool:
-    """Whether this thread's last ``handle`` call reached its sink, also when it raised."""
-    seen: _Seen | None = getattr(_LOCAL, "last", None)
-    return seen is not None and seen.reached
-
-
-def _agents(error: BaseException) -> BaseException | None:
-    """The agent's exception behind ``error`` (itself, a URLError's reason, its cause)."""
-    pending: list[object] = [error]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, BaseException):
-            if type(item).__module__.startswith(AGENT_MODULES):
-                return item
-            pending += [getattr(item, "reason", None), item.__cause__, item.__context__]
-    return None
-
-
-def _caught(error: BaseException) -> str:
-    """The library error's text for ``detail``; an agent's exception is raised again."""
-    agent = _agents(error)
-    if agent is not None:
-        raise agent
-    return f"{type(error).__name__}: {str(error)[:120]}"
-
-
-# --- preparation -------------------------------------------------------------------------
-
-PRODUCTS = [
-    (1, "oak chair", 49.0, "chairs", ""), (2, "red chair", 39.5, "chairs", ""),
-    (3, "pine desk", 120.0, "desks", ""), (4, "walnut desk", 310.0, "desks", ""),
-    (5, "desk lamp", 25.0, "lamps", ""), (6, "floor lamp", 65.0, "lamps", ""),
-    (7, "O'Brien armchair", 220.0, "chairs", ""), (8, "café table", 95.0, "tables", ""),
-    (9, "red chair, oak", 44.0, "chairs", ""), (10, "bookshelf 5-tier", 80.0, "shelves", ""),
-    (11, "Drop table covers", 12.0, "textiles", ""), (12, "Tom & Jerry mug", 9.5, "kitchen", ""),
-    (13, "50% wool rug", 70.0, "textiles", ""), (14, "東京 lantern", 33.0, "lamps", ""),
-    (15, "stool 🪑", 19.0, "chairs", ""), (16, "garden bench", 140.0, "garden", ""),
-    (17, "Zoë's cushion", 15.0, "textiles", ""), (18, "prototype sofa", 999.0, "hidden", ""),
-    (19, "union jack flag", 11.0, "textiles", ""), (20, "select oak shelf", 58.0, "shelves", ""),
-]  # fmt: skip
-USERS = [(1, "alice", f"{SECRET_MARKER}-1"), (2, "bob", f"{SECRET_MARKER}-2"),
-         (3, "admin", f"{SECRET_MARKER}-3")]  # fmt: skip
-FILES = {
-    "report-2024.pdf": "%PDF- yearly report", "notes.v2.txt": "notes, second draft",
-    "report..final.pdf": "%PDF- final", "my..notes.txt": "two dots", "..hidden": "dots first",
-    "readme.txt": "read me", "a b.txt": "space", "50% off.txt": "sale", "résumé.txt": "cv",
-    "manuals/lamp.txt": "lamp manual", "manuals/chair.txt": "chair manual",
-    "manuals/v1.2/desk.txt": "desk manual", "東京/写真.txt": "photo", "O'Brien.txt": "letter",
-    "Tom & Jerry.txt": "cartoon", "a;b.txt": "semicolon", "data.tar.gz": "archive",
-}  # fmt: skip
-
-
-def prepare(sandbox: Path, canary_url: str) -> None:
-    """Build the cases' database, files and stub commands under ``sandbox`` (idempotent)."""
-    del canary_url  # the SSRF cases need nothing prepared; kept for one call shape
-    sandbox.mkdir(parents=True, exist_ok=True)
-    database = sandbox / "cases.db"
-    if not database.exists():
-        partial = sandbox / "cases.db.tmp"
-        partial.unlink(missing_ok=True)
-        with closing(sqlite3.connect(partial)) as connection, connection:
-            connection.execute("CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT, "
-                               "price REAL, category TEXT, note TEXT)")  # fmt: skip
-            connection.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT, "
-                               "secret TEXT)")  # fmt: skip
-            connection.execute("CREATE TABLE feedback (id INTEGER PRIMARY KEY, body TEXT)")
-            connection.executemany("INSERT INTO products VALUES (?, ?, ?, ?, ?)", PRODUCTS)
-            connection.executemany("INSERT INTO users VALUES (?, ?, ?)", USERS)
-        partial.replace(database)
-    for name, text in FILES.items():
-        target = sandbox / "files" / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-    (sandbox / "secret.txt").write_text(SECRET_MARKER, encoding="utf-8")
-    (sandbox / "work").mkdir(exist_ok=True)
-    bin_dir = sandbox / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    for name in STUBS:
-        stub = bin_dir / name
-        stub.write_text(STUB_SCRIPT, encoding="utf-8")
-        stub.chmod(0o755)
 
 
 # --- SQL ---------------------------------------------------------------------------------
@@ -312,7 +120,7 @@ class _SqlRun:
 
 
 def _sql(
-    db: Path, sql: str, params: tuple[str, ...], *, writes: bool, script: bool, seen: _Seen
+    db: Path, sql: str, params: tuple[str, ...], *, writes: bool, script: bool, seen: Seen
 ) -> _SqlRun:
     run = _SqlRun()
 
@@ -339,7 +147,7 @@ def _sql(
             else:
                 run.rows = connection.execute(sql, params).fetchall()
         except (sqlite3.Error, sqlite3.Warning) as error:
-            run.error = _caught(error)
+            run.error = caught(error)
         connection.set_authorizer(None)
         connection.set_trace_callback(None)
         if writes and not run.error:
@@ -347,7 +155,7 @@ def _sql(
     return run
 
 
-def _sql_case(context: str, value: str, sandbox: Path, oracle: bool, seen: _Seen) -> Result:
+def _sql_case(context: str, value: str, sandbox: Path, oracle: bool, seen: Seen) -> Result:
     db = sandbox / "cases.db"
     if context in _SQL_SAFE:
         sql, writes = _SQL_SAFE[context]
@@ -360,7 +168,7 @@ def _sql_case(context: str, value: str, sandbox: Path, oracle: bool, seen: _Seen
     if not oracle:
         return _result(seen, None, detail)
     twin_sql, params = twin(value)
-    control = _sql(db, twin_sql, params, writes=writes, script=script, seen=_Seen())
+    control = _sql(db, twin_sql, params, writes=writes, script=script, seen=Seen())
     extra = run.touched - control.touched
     exploited = not run.error and (run.rows != control.rows or bool(extra))
     if exploited and extra:
@@ -411,19 +219,19 @@ def _spawn(context: str, line: str, value: str, work: Path, bin_dir: Path) -> tu
             subprocess.run(command, shell=shell, env=env, cwd=work, capture_output=True,
                            timeout=SHELL_TIMEOUT, check=True)  # fmt: skip
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as failure:
-        error = _caught(failure)
+        error = caught(failure)
     try:
         return error, log.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return error, ""
 
 
-def _shell_case(context: str, value: str, sandbox: Path, oracle: bool, seen: _Seen) -> Result:
+def _shell_case(context: str, value: str, sandbox: Path, oracle: bool, seen: Seen) -> Result:
     template, twin = _SHELL[context]
     bin_dir = sandbox / "bin"
     work = Path(tempfile.mkdtemp(prefix="case-", dir=sandbox / "work"))
     try:
-        with _watching(seen):
+        with watching(seen):
             error, log = _spawn(context, _shell_line(template, value), value, work, bin_dir)
         commands = log.count("\x1e")
         detail = error or f"{commands} commands"
@@ -469,17 +277,17 @@ def _path_target(context: str, value: str, base: Path) -> Path | str | None:
     raise ValueError(f"no path context {context!r}")
 
 
-def _path_case(context: str, value: str, sandbox: Path, oracle: bool, seen: _Seen) -> Result:
+def _path_case(context: str, value: str, sandbox: Path, oracle: bool, seen: Seen) -> Result:
     base = sandbox / "files"
     try:
         target = _path_target(context, value, base)
     except (OSError, ValueError) as refused:  # Path.resolve on a NUL byte, a loop
-        return _result(seen, False if oracle else None, _caught(refused))
+        return _result(seen, False if oracle else None, caught(refused))
     if target is None:
         return _result(seen, False if oracle else None, "refused by the app: outside files/")
     data, error = b"", ""
     seen.target = os.fsdecode(target)
-    with _watching(seen):
+    with watching(seen):
         try:
             if isinstance(target, Path):
                 data = target.read_bytes()
@@ -487,7 +295,7 @@ def _path_case(context: str, value: str, sandbox: Path, oracle: bool, seen: _See
                 with open(target, "rb") as file:
                     data = file.read(65536)
         except (OSError, ValueError) as failure:
-            error = _caught(failure)
+            error = caught(failure)
     detail = error or f"read {len(data)} bytes"
     exploited: bool | None = None
     if oracle and error:
@@ -548,17 +356,17 @@ def _ssrf_call(context: str, value: str, canary: urllib.parse.SplitResult) -> tu
 
 def _same_address(connected: tuple[str, int], own: str) -> bool:
     host, _, port = own.rpartition(":")
-    return connected[1] == int(port) and _local_address(connected[0]) and _local_address(host)
+    return connected[1] == int(port) and local_address(connected[0]) and local_address(host)
 
 
-def _ssrf_case(context: str, value: str, canary_url: str, oracle: bool, seen: _Seen) -> Result:
+def _ssrf_case(context: str, value: str, canary_url: str, oracle: bool, seen: Seen) -> Result:
     canary = urllib.parse.urlsplit(canary_url)
     body, own, error = "", "", ""
-    with _watching(seen):
+    with watching(seen):
         try:
             body, own = _ssrf_call(context, value, canary)
         except (OSError, ValueError, http.client.HTTPException, OffMachine) as failure:
-            error = _caught(failure)  # URLError and socket errors are OSErrors
+            error = caught(failure)  # URLError and socket errors are OSErrors
     marked = CANARY_MARKER in body
     detail = error or f"answer of {len(body)} chars" + (" with the canary marker" if marked else "")
     exploited: bool | None = None
@@ -571,7 +379,7 @@ def _ssrf_case(context: str, value: str, canary_url: str, oracle: bool, seen: _S
 # --- entry point -------------------------------------------------------------------------
 
 
-def _result(seen: _Seen, exploited: bool | None, detail: str) -> Result:
+def _result(seen: Seen, exploited: bool | None, detail: str) -> Result:
     return {"reached": seen.reached, "exploited": exploited, "detail": detail}
 
 
@@ -586,8 +394,8 @@ def handle(
     """
     if context not in CONTEXTS.get(family, ()):
         raise ValueError(f"no context {context!r} in family {family!r}")
-    _install()
-    seen = _LOCAL.last = _Seen(family=family)
+    install()
+    seen = LOCAL.last = Seen(family=family)
     if family == "sql":
         return _sql_case(context, value, sandbox, oracle, seen)
     if family == "shell":
