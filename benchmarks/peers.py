@@ -24,7 +24,7 @@ and RASP on and its own rule file with ``block`` added to the exploit-prevention
 (what switching blocking on in Datadog's UI does through remote configuration, which needs
 an agent; its agent URL points at an unused loopback port).
 
-Run: ``python benchmarks/peers.py`` (about 20 minutes), ``--quick`` (under 2 minutes once
+Run: ``python benchmarks/peers.py`` (about 17 minutes), ``--quick`` (under 2 minutes once
 the virtualenvs exist). Writes ``benchmarks/results/peers.json``, the charts
 ``benchmarks/results/peers_*.png`` and, unless ``--quick``, the tables in
 ``benchmarks/README.md``.
