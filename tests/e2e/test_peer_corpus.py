@@ -8,9 +8,7 @@ An exploiting attack must be blocked before its sink ran; an honest value must p
 
 from __future__ import annotations
 
-import http.server
 import sys
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import loopback_server
 from serving import serving
 
 import rasp
@@ -53,20 +52,6 @@ class Outcome:
     reached: bool  # the sink ran in the protected request
 
 
-class _Canary(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        body = f'{{"marker": "{MARKER}"}}'.encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 def _run(case: corpus.Case, sandbox: Path, canary_url: str, port: int) -> Outcome:
     value = corpus.materialize(case, port)
     kwargs: dict[str, Any] = {"sandbox": sandbox, "canary_url": canary_url}
@@ -85,11 +70,15 @@ def _run(case: corpus.Case, sandbox: Path, canary_url: str, port: int) -> Outcom
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Outcome]]:
     """Every case of the corpus, judged and served once for the whole module."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Canary)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    port = server.server_address[1]
-    canary_url = f"http://127.0.0.1:{port}"
+    body = f'{{"marker": "{MARKER}"}}'.encode()
+    with loopback_server(body=body) as (canary_url, _hits):
+        yield from _judged_corpus(tmp_path_factory, canary_url)
+
+
+def _judged_corpus(
+    tmp_path_factory: pytest.TempPathFactory, canary_url: str
+) -> Iterator[dict[str, Outcome]]:
+    port = int(canary_url.rsplit(":", 1)[1])
     sandbox = tmp_path_factory.mktemp("peer-corpus") / "sandbox"
     vulnerable.prepare(sandbox, canary_url)
     rasp.protect(rasp.Config())
@@ -100,8 +89,6 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Out
     finally:
         guard.raise_internal_errors = raising
         rasp.unprotect()
-        server.shutdown()
-        server.server_close()
 
 
 def _listing(found: list[Outcome]) -> str:

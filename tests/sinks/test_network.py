@@ -11,13 +11,13 @@ import http.client
 import http.server
 import socket
 import sys
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from loopback import loopback_server
 from serving import serving
 
 import rasp
@@ -26,38 +26,16 @@ from rasp.context import _CURRENT
 from rasp.sources import wsgi_context
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    hits: list[str]
-    bounce_to: list[str]
-    """Where ``/bounce`` redirects: set by the server's owner, not by the request."""
-
-    def do_GET(self) -> None:
-        if self.path in ("/bounce", "/bounce-uri"):
-            self.send_response(302)
-            # The old URI header, which aiohttp follows when there is no Location.
-            self.send_header("Location" if self.path == "/bounce" else "URI", self.bounce_to[0])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.hits.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 def _server(host: str, bounce_to: str = "") -> Iterator[tuple[str, list[str]]]:
-    hits: list[str] = []
-    handler = type("Handler", (_Handler,), {"hits": hits, "bounce_to": [bounce_to]})
-    server = http.server.ThreadingHTTPServer((host, 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://{host}:{server.server_address[1]}", hits
-    server.shutdown()
-    server.server_close()
+    # /bounce answers with Location, /bounce-uri with the old URI header, which aiohttp
+    # follows when there is no Location.
+    headers = {"/bounce": "Location", "/bounce-uri": "URI"}
+
+    def redirect(path: str) -> tuple[str, str] | None:
+        return (headers[path], bounce_to) if path in headers else None
+
+    with loopback_server(host, redirect=redirect) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

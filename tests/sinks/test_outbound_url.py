@@ -12,13 +12,13 @@ import http.client
 import http.server
 import ipaddress
 import sys
-import threading
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import pytest
+from loopback import loopback_server
 from serving import serving
 
 import rasp
@@ -38,38 +38,14 @@ class Backend(NamedTuple):
     hits: list[str]
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    hits: list[str]
-
-    def do_GET(self) -> None:
-        if self.path.startswith("/bounce"):
-            # The app's own backend sends it elsewhere on itself.
-            self.send_response(302)
-            self.send_header("Location", "/landing")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        self.hits.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def backend() -> Iterator[Backend]:
-    hits: list[str] = []
-    handler = type("Handler", (_Handler,), {"hits": hits})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    port = server.server_address[1]
-    yield Backend(f"http://127.0.0.1:{port}", port, hits)
-    server.shutdown()
-    server.server_close()
+    def redirect(path: str) -> tuple[str, str] | None:
+        # The app's own backend sends it elsewhere on itself.
+        return ("Location", "/landing") if path.startswith("/bounce") else None
+
+    with loopback_server(redirect=redirect) as (base, hits):
+        yield Backend(base, int(base.rsplit(":", 1)[1]), hits)
 
 
 @pytest.fixture
