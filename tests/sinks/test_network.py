@@ -7,17 +7,15 @@ for a public server (allowed in ``ssrf_allow``) that answers with redirects.
 from __future__ import annotations
 
 import asyncio
-import http.client
-import http.server
 import socket
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import loopback
 import pytest
-from loopback import loopback_server
+from loopback import BLOCKED, EXCEPTION_GROUP, HTTP_CLIENTS, loopback_server
 from serving import serving
 
 import rasp
@@ -56,33 +54,6 @@ def agent() -> Iterator[rasp.Config]:
     rasp.unprotect()
 
 
-def _httpx_sync(url: str) -> Any:
-    import httpx
-
-    with httpx.Client(follow_redirects=True) as client:
-        return client.get(url)
-
-
-def _httpx_async(url: str) -> Any:
-    import httpx
-
-    async def main() -> Any:
-        async with httpx.AsyncClient(follow_redirects=True) as client:
-            return await client.get(url)
-
-    return asyncio.run(main())
-
-
-def _aiohttp(url: str) -> Any:
-    aiohttp = pytest.importorskip("aiohttp")
-
-    async def main() -> Any:
-        async with aiohttp.ClientSession() as session, session.get(url) as response:
-            return await response.read()
-
-    return asyncio.run(main())
-
-
 def _on_uvloop(client: Callable[[str], Any]) -> Callable[[str], Any]:
     """The same asyncio client on uvloop, which resolves in C unless the client calls
     ``loop.getaddrinfo`` first (httpx through anyio and aiohttp do)."""
@@ -99,23 +70,6 @@ def _on_uvloop(client: Callable[[str], Any]) -> Callable[[str], Any]:
     return run
 
 
-def _requests(url: str) -> Any:
-    requests = pytest.importorskip("requests")
-    return requests.get(url, timeout=5)
-
-
-def _urllib3(url: str) -> Any:
-    urllib3 = pytest.importorskip("urllib3")
-    return urllib3.PoolManager().request("GET", url, redirect=True)
-
-
-def _http_client(url: str) -> Any:
-    host, port = url.split("/")[2].rsplit(":", 1)
-    connection = http.client.HTTPConnection(host.strip("[]"), int(port), timeout=5)
-    connection.request("GET", "/")
-    return connection.getresponse().read()
-
-
 def _asyncio_stream(url: str) -> Any:
     host, port = url.split("/")[2].rsplit(":", 1)
 
@@ -126,13 +80,8 @@ def _asyncio_stream(url: str) -> Any:
     asyncio.run(main())
 
 
-# anyio's happy-eyeballs connect runs in a task group, which wraps the block in a group; the
-# middleware answers 403 either way, from the request context.
-if sys.version_info >= (3, 11):
-    _GROUP = BaseExceptionGroup  # noqa: F821 - a builtin from 3.11
-else:  # anyio depends on the backport there
-    from exceptiongroup import BaseExceptionGroup as _GROUP
-_BLOCKED = (AttackBlocked, _GROUP)
+_BLOCKED = BLOCKED
+_GROUP = EXCEPTION_GROUP
 
 
 def _holds_block(error: BaseException) -> bool:
@@ -141,18 +90,17 @@ def _holds_block(error: BaseException) -> bool:
     return isinstance(error, AttackBlocked)
 
 
+def _calling_file(client: str) -> str:
+    """The file whose code calls the client library: the app's frame an incident names."""
+    return str(loopback.__file__) if client.removesuffix("-uvloop") in HTTP_CLIENTS else __file__
+
+
 CLIENTS: dict[str, Callable[[str], Any]] = {
-    "urllib": lambda url: urllib.request.urlopen(url, timeout=5).read(),
-    "http.client": _http_client,
-    "requests": _requests,
-    "urllib3": _urllib3,
-    "httpx": _httpx_sync,
-    "httpx-async": _httpx_async,
-    "aiohttp": _aiohttp,
+    **HTTP_CLIENTS,
     "asyncio.open_connection": _asyncio_stream,
     "asyncio.open_connection-uvloop": _on_uvloop(_asyncio_stream),
-    "httpx-uvloop": _on_uvloop(_httpx_async),
-    "aiohttp-uvloop": _on_uvloop(_aiohttp),
+    "httpx-uvloop": _on_uvloop(HTTP_CLIENTS["httpx-async"]),
+    "aiohttp-uvloop": _on_uvloop(HTTP_CLIENTS["aiohttp"]),
 }
 FOLLOWING = ["urllib", "requests", "urllib3", "httpx", "httpx-async", "aiohttp", "aiohttp-uvloop"]
 
@@ -179,9 +127,9 @@ def test_forged_request_is_blocked_before_it_connects(
     assert " -> " in incident.statement  # the host, then the addresses it resolved to
     if client in ("httpx-async", "aiohttp", "httpx-uvloop", "aiohttp-uvloop"):
         # They connect in tasks of their own (happy eyeballs): no app frame above the check.
-        assert incident.code_file in (__file__, None)
+        assert incident.code_file in (_calling_file(client), None)
     else:
-        assert incident.code_file == __file__
+        assert incident.code_file == _calling_file(client)
     assert len(hits) == before
 
 

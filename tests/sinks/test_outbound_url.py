@@ -7,29 +7,20 @@ real one, called while a request whose inputs are known is served.
 
 from __future__ import annotations
 
-import asyncio
-import http.client
-import http.server
 import ipaddress
-import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import pytest
-from loopback import loopback_server
+from loopback import BLOCKED, HTTP_CLIENTS, loopback_server
 from serving import serving
 
 import rasp
-from rasp import AttackBlocked, outbound
+from rasp import outbound
 
-if sys.version_info >= (3, 11):
-    _GROUP = BaseExceptionGroup  # noqa: F821 - a builtin from 3.11
-else:  # anyio depends on the backport there
-    from exceptiongroup import BaseExceptionGroup as _GROUP
-# anyio's happy-eyeballs connect wraps the block in a group; the middleware answers 403 either way.
-_BLOCKED = (AttackBlocked, _GROUP)
+_BLOCKED = BLOCKED
 
 
 class Backend(NamedTuple):
@@ -55,66 +46,7 @@ def agent() -> Iterator[rasp.Config]:
     rasp.unprotect()
 
 
-def _urllib(url: str) -> Any:
-    return urllib.request.urlopen(url, timeout=5).read()
-
-
-def _http_client(url: str) -> Any:
-    # A webhook sender that parses the URL itself and talks to the host with http.client.
-    parts = urllib.parse.urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname or "", parts.port or 80, timeout=5)
-    try:
-        connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
-        return connection.getresponse().read()
-    finally:
-        connection.close()
-
-
-def _requests(url: str) -> Any:
-    requests = pytest.importorskip("requests")
-    return requests.get(url, timeout=5).content
-
-
-def _urllib3(url: str) -> Any:
-    urllib3 = pytest.importorskip("urllib3")
-    return urllib3.PoolManager().request("GET", url).data
-
-
-def _httpx(url: str) -> Any:
-    httpx = pytest.importorskip("httpx")
-    with httpx.Client(follow_redirects=True) as client:
-        return client.get(url).content
-
-
-def _httpx_async(url: str) -> Any:
-    httpx = pytest.importorskip("httpx")
-
-    async def main() -> Any:
-        async with httpx.AsyncClient(follow_redirects=True) as client:
-            return (await client.get(url)).content
-
-    return asyncio.run(main())
-
-
-def _aiohttp(url: str) -> Any:
-    aiohttp = pytest.importorskip("aiohttp")
-
-    async def main() -> Any:
-        async with aiohttp.ClientSession() as session, session.get(url) as response:
-            return await response.read()
-
-    return asyncio.run(main())
-
-
-CLIENTS: dict[str, Callable[[str], Any]] = {
-    "urllib": _urllib,
-    "http.client": _http_client,
-    "requests": _requests,
-    "urllib3": _urllib3,
-    "httpx": _httpx,
-    "httpx-async": _httpx_async,
-    "aiohttp": _aiohttp,
-}
+CLIENTS = HTTP_CLIENTS
 FOLLOWING = ["urllib", "requests", "urllib3", "httpx", "httpx-async", "aiohttp"]
 # Values that name the backend's own address, as the peer corpus' honest ones do.
 OWN_ADDRESS = ["127.0.0.1", "http://127.0.0.1:8080/admin", "0x7f000001", "2130706433"]
@@ -219,10 +151,10 @@ def test_one_input_in_both_host_and_query(agent: rasp.Config, backend: Backend) 
 
 
 def test_the_url_is_kept_for_the_call_only(agent: rasp.Config, backend: Backend) -> None:
-    assert _urllib(f"{backend.base}/startup") == b"ok"  # outside a request: nothing kept
+    assert CLIENTS["urllib"](f"{backend.base}/startup") == b"ok"  # outside a request: nothing kept
     assert outbound.REQUESTED.get() == ()
     with serving(v="x"):
-        assert _urllib(f"{backend.base}/during") == b"ok"
+        assert CLIENTS["urllib"](f"{backend.base}/during") == b"ok"
         assert outbound.REQUESTED.get() == ()
 
 
