@@ -106,7 +106,6 @@ if __name__ != "__main__":
 if __name__ == "__main__":
     import argparse
     import http.client
-    import re
     import shutil
     import signal
     import socket
@@ -120,6 +119,9 @@ if __name__ == "__main__":
     from pathlib import Path
 
     HERE = Path(__file__).resolve().parent
+    sys.path.insert(0, str(HERE))
+    from peer_kit.phases import run_wrk
+
     PREFIX = f"h10_{os.getpid()}_"
     VARIANTS = {
         "none": {"BENCH_AGENT": "none"},
@@ -244,40 +246,10 @@ if __name__ == "__main__":
 
     def wrk(port: int, seconds: float, connections: int) -> dict[str, float]:
         headers = [arg for name, value in HEADERS.items() for arg in ("-H", f"{name}: {value}")]
-        output = subprocess.run(
-            [
-                "wrk",
-                "-t1",
-                f"-c{connections}",
-                f"-d{round(seconds)}s",
-                "--latency",
-                *headers,
-                f"http://127.0.0.1:{port}{PATH}",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-        def latency(percent: str) -> float:
-            match = re.search(rf"^\s*{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
-            assert match, output
-            return float(match[1]) * units[match[2]]
-
-        rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-        bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-        errors = re.search(
-            r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-        )
-        assert rps, output
-        return {
-            "rps": float(rps[1]),
-            "p50": latency("50"),
-            "p99": latency("99"),
-            "bad": float(bad[1]) if bad else 0.0,
-            "socket_errors": float(sum(map(int, errors.groups()))) if errors else 0.0,
-        }
+        duration = f"-d{round(seconds)}s"
+        url = f"http://127.0.0.1:{port}{PATH}"
+        measured = run_wrk([f"-c{connections}", duration, *headers, url])
+        return {**measured, "bad": measured.pop("errors")}
 
     def python_client(port: int, seconds: float, connections: int) -> dict[str, float]:
         """Keep-alive client with threads, for machines without wrk (it caps lower)."""

@@ -84,20 +84,16 @@ def lua_string(text: str) -> str:
 
 
 def wrk(url: str, seconds: float, script: Path, connections: int) -> dict[str, float]:
+    """One fixed-duration round of ``script``'s requests against ``url``."""
+    duration = f"-d{max(1, round(seconds))}s"
+    return run_wrk([f"-c{connections}", duration, "-s", str(script), url])
+
+
+def run_wrk(arguments: list[str]) -> dict[str, float]:
+    """Run wrk (one thread, latency percentiles) and read its report: requests per second,
+    p50 and p99 in ms, non-2xx answers and socket errors."""
     output = subprocess.run(
-        [
-            "wrk",
-            "-t1",
-            f"-c{connections}",
-            f"-d{max(1, round(seconds))}s",
-            "--latency",
-            "-s",
-            str(script),
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+        ["wrk", "-t1", "--latency", *arguments], capture_output=True, text=True, check=True
     ).stdout
     units = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
