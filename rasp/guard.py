@@ -274,10 +274,11 @@ def note_redirect(context: RequestContext, from_url: object, to_url: object) -> 
         # An input the app put in the path or query of the URL it asked for did not choose
         # the server (see _judge_address).
         path = outbound.requested_path(source, (origin,)) if source else None
+        index = context.derive(outbound.HostIndex)
         if source and any(
             ssrf_detector.contributes(source, user_input.value)
-            and not outbound.placed_in(user_input.value, path)
-            for user_input in context.derive(outbound.HostIndex).candidates(source)
+            and not outbound.placed_by_app(user_input, index.inputs, path)
+            for user_input in index.candidates(source)
         ):
             context.derived.append(UserInput("redirect", "location", str(to_url)))
     except Exception:
@@ -291,11 +292,12 @@ def _judge_address(
     statement = f"{host} -> {', '.join(addresses)}" if addresses else host
     path: str | None = None
     looked = False
-    for user_input in context.derive(outbound.HostIndex).candidates(host):
+    index = context.derive(outbound.HostIndex)
+    for user_input in index.candidates(host):
         if ssrf_detector.contributes(host, user_input.value):
             if not looked:  # only now: most checks never get here
                 looked, path = True, outbound.requested_path(host, outbound.REQUESTED.get())
-            if outbound.placed_in(user_input.value, path):
+            if outbound.placed_by_app(user_input, index.inputs, path):
                 # The app asked its client for a URL to this host with the input in the
                 # path or query: the input did not make the host, the app's text did.
                 continue

@@ -22,7 +22,8 @@ from rasp.detectors import ssrf as ssrf_detector
 from rasp.detectors.ssrf import Address
 
 __all__ = ["CREDENTIAL_PROVIDERS", "METADATA_REASON", "REQUESTED", "Allowlist", "HostIndex",
-           "called_by", "maybe_metadata", "placed_in", "requested_path"]  # fmt: skip
+           "called_by", "maybe_metadata", "placed_by_app", "placed_in",
+           "requested_path"]  # fmt: skip
 
 REQUESTED: ContextVar[tuple[str, ...]] = ContextVar("rasp_requested_urls", default=())
 """The URLs the app handed its HTTP clients for the calls underway in this thread or task,
@@ -165,6 +166,24 @@ def placed_in(value: str, path: str | None) -> bool:
     return any(
         _token_in(form, text) for form in forms if len(form) >= _MIN_PLACED for text in texts
     )
+
+
+def placed_by_app(user_input: UserInput, inputs: list[UserInput], path: str | None) -> bool:
+    """Is ``user_input`` in ``path`` (see :func:`placed_in`) and held by no other input?
+
+    An attacker who sends the host's text again in a parameter the app forwards in the
+    query (``f"http://{host}/x?q={q}"``) would put it there too: then the occurrence does
+    not show where this input went, and it is judged. ``inputs`` are the ones the SSRF check
+    considers (:attr:`HostIndex.inputs`: not the request's own Host or Referer)."""
+    if not placed_in(user_input.value, path):
+        return False
+    text = user_input.value.lower()
+    for other in inputs:
+        if other is not user_input:
+            value = other.value.lower()
+            if text in value or ("%" in value and text in unquote(value)):
+                return False
+    return True
 
 
 _MIN_PLACED = 4

@@ -506,8 +506,8 @@ def _flow(
         path = outbound.requested_path(host, outbound.REQUESTED.get())
         for user_input in values:
             # In the path or query of the URL the app asked for: not the host's source.
-            if contributes(host, user_input.value) and not outbound.placed_in(
-                user_input.value, path
+            if contributes(host, user_input.value) and not outbound.placed_by_app(
+                user_input, values, path
             ):
                 return user_input.label, host
     return None

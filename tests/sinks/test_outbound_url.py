@@ -195,3 +195,15 @@ def test_the_url_the_app_wrote_decides() -> None:
     assert outbound.requested_path("127.0.0.1", urls) == "/bounce?q=127.0.0.1"
     urls = ("http://example.com/?q=127.0.0.1", "http://127.0.0.1:80/landing")
     assert outbound.requested_path("127.0.0.1", urls) == "/landing"
+
+
+@pytest.mark.parametrize("client", list(CLIENTS))
+@pytest.mark.parametrize("copy", ["{host}", "see {host} please"])
+def test_the_host_input_is_judged_though_the_user_copies_it_into_the_query(
+    agent: rasp.Config, backend: Backend, client: str, copy: str
+) -> None:
+    # A proxy template f"http://{host}/x?q={q}": the attacker sends the host's text in q too,
+    # so it shows in the query. Another input holding it explains nothing: it is judged.
+    host = f"127.0.0.1:{backend.port}"
+    q = copy.format(host=host)
+    _attack(backend, client, f"http://{host}/x?q={urllib.parse.quote(q)}", host=host, q=q)
