@@ -57,6 +57,7 @@ from peer_kit.servers import (  # noqa: E402
     DSN,
     SERVERS,
     Bench,
+    SetupError,
     ddtrace_rules,
     free_port,
     loopback_service,
@@ -121,7 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         prefix = f"peers_{os.getpid()}_"
         uses_postgres = "postgresql" in args.dbs or "micro" in args.phases
         say("preparing the sandbox" + (" and the PostgreSQL tables" if uses_postgres else ""))
-        shop.prepare(workdir / "sandbox", dsn=DSN if uses_postgres else None, prefix=prefix)
+        try:
+            shop.prepare(workdir / "sandbox", dsn=DSN if uses_postgres else None, prefix=prefix)
+        except Exception as error:  # psycopg's OperationalError, without importing it here
+            raise SetupError(
+                f"PostgreSQL at {DSN!r} is not usable ({error}); "
+                "run with --dbs sqlite --phases overhead,accuracy to leave it out"
+            ) from error
         bench = Bench(
             workdir,
             free_port(),
@@ -164,4 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except SetupError as error:
+        print(f"peers.py: {error}", file=sys.stderr)
+        raise SystemExit(2) from None

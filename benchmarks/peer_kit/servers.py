@@ -94,6 +94,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("RASP_BENCH_CACHE", default))
 
 
+class SetupError(RuntimeError):
+    """The run cannot start: what is missing, in words (``peers.py`` exits 2 with it)."""
+
+
 def venv_for(agent: str) -> Path:
     """The agent's virtualenv, made on first use. ``none`` shares ``rasp``'s and never loads it."""
     name = "rasp" if agent == "none" else agent
@@ -105,7 +109,8 @@ def venv_for(agent: str) -> Path:
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
-        subprocess.run([*pip, *wanted], check=True)
+        if subprocess.run([*pip, *wanted]).returncode != 0:
+            raise SetupError(f"pip could not install {' '.join(wanted)} for agent {agent!r}")
         (venv / ".ready").touch()
     return venv
 
