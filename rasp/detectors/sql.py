@@ -383,17 +383,24 @@ def _escapes_closing_quote(
     if not quote or quote not in _QUOTE_CHARS:
         return False
     needle = query[start:end]
-    run = len(needle) - len(needle.rstrip(quote))
-    if run % 2 == 1:
-        return not query.startswith(needle.replace(quote, quote + quote), start)
     backslashes = dialect is Dialect.MYSQL or (
         dialect is Dialect.POSTGRESQL and query[token_start] in "Ee"
     )
+    run = len(needle) - len(needle.rstrip(quote))
+    if backslashes and run and _odd_backslashes_before(needle, len(needle) - run):
+        run -= 1  # the run's first quote is escaped (``\'``): it cannot pair with the closer
+    if run % 2 == 1:
+        return not query.startswith(needle.replace(quote, quote + quote), start)
     if backslashes:
         slashes = len(needle) - len(needle.rstrip("\\"))
         if slashes % 2 == 1:
             return not query.startswith(needle.replace("\\", "\\\\"), start)
     return False
+
+
+def _odd_backslashes_before(text: str, at: int) -> bool:
+    head = text[:at]
+    return (len(head) - len(head.rstrip("\\"))) % 2 == 1
 
 
 def _is_executable_comment(query: str, start: int) -> bool:
